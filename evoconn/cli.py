@@ -1,0 +1,73 @@
+"""The ``evoconn`` command line: one console script, a subcommand group per area.
+
+Each area owns its subcommands in a module with ``register(subparsers)``; this hub imports those
+modules only when their command runs, so ``evoconn rollout`` works on a board without JAX.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: subcommand -> (module that defines it, one-line help). The module has ``register(sub)``,
+#: which adds the subcommand's parser and sets ``func`` on it.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "spec": ("evoconn.cli_spec", "show the integer spec, its hash, register map and cycle model"),
+    "bench": ("evoconn.cli_spec", "run a benchmark in bench/"),
+}
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit code 2, no traceback."""
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evoconn", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = None
+    if argv:
+        wanted = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, help_) in COMMANDS.items():
+        if wanted is not None and wanted != name:
+            sub.add_parser(name, help=help_)
+            continue
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as e:  # an area whose extra is not installed
+            p = sub.add_parser(name, help=f"{help_} [unavailable: {e.name} missing]")
+            p.set_defaults(func=_missing(name, e))
+            continue
+        mod.register(sub, name)
+    return parser
+
+
+def _missing(name: str, err: ImportError):
+    def run(args: argparse.Namespace) -> int:
+        raise CLIError(
+            f"'evoconn {name}' needs the Python module '{err.name}', which is not installed. "
+            "See README.md for the extra to install (pip install 'evoconn[train]' etc.)."
+        )
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        return int(args.func(args) or 0)
+    except CLIError as e:
+        print(f"evoconn {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"evoconn {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""evoconn.host."""
