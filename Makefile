@@ -1,0 +1,49 @@
+# evoconn: thin targets over the Python tools. `make help` lists them.
+# The README's two commands for a fresh machine: `make train` and `make test`.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+EXTRAS ?= train,hw,sim,dev
+# Reinstall when pyproject.toml changes.
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Test workers: both cores by default.
+JOBS   ?= 2
+
+.PHONY: help setup sysdeps train test test-fast lint bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+setup: $(STAMP) sysdeps  ## create .venv with every extra this machine can run, plus the simulator
+
+sysdeps:  ## install Icarus Verilog from Debian if it is missing (needs root or sudo)
+	@command -v iverilog >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q iverilog; }
+
+train: setup  ## set up, then train EC on the simulated core (the main job)
+	$(BIN)/evoconn bench model --population 256 --steps 3
+
+test: setup  ## set up, then run ruff and every test tier this machine can run
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n $(JOBS) -m "not board"
+
+test-fast: setup  ## unit tier only
+	$(BIN)/pytest -n $(JOBS) -m "not rtl and not slow and not synth and not board"
+
+lint: setup  ## ruff
+	$(BIN)/ruff check .
+
+bench: setup  ## the model benchmark (results in bench/results/)
+	$(BIN)/evoconn bench model
+
+clean:  ## remove build outputs (keeps .venv)
+	rm -rf build sim_build .pytest_cache .ruff_cache
