@@ -250,10 +250,11 @@ class Spec:
     def quantize_obs(self, x: Any) -> np.ndarray:
         """Normalized float observation(s) (..., d) to the core's signed inputs (int32).
 
-        ``xq = clip(floor(x * R_in * 2**F + 0.5), -2**(obs_width-1), 2**(obs_width-1) - 1)``.
-        Raises :class:`ValueError` on NaN or inf, naming the first bad position.
+        ``xq = clip(rint(float32(x) * float32(R_in * 2**F)), -2**(obs_width-1), 2**(obs_width-1)-1)``
+        in float32, rounding half to even: one IEEE multiply and one rint, so numpy and XLA give
+        the same integers. Raises :class:`ValueError` on NaN or inf, naming the first bad position.
         """
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x, dtype=np.float32)
         if x.shape[-1:] != (self.obs_dim,):
             raise ValueError(f"observation must have last dimension {self.obs_dim}, got shape {x.shape}")
         bad = ~np.isfinite(x)
@@ -261,8 +262,13 @@ class Spec:
             where = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ValueError(f"observation is not finite at index {where}: {x[where]!r}")
         lo, hi = self.obs_limits()
-        y = np.floor(x * (self.r_in * self.threshold) + 0.5)
+        y = np.rint(x * self.obs_scale)
         return np.clip(y, lo, hi).astype(np.int32)
+
+    @property
+    def obs_scale(self) -> np.float32:
+        """R_in * 2**F as float32: the one factor of the observation quantization."""
+        return np.float32(self.r_in * self.threshold)
 
     def dequantize_obs(self, xq: Any) -> np.ndarray:
         """The float observation that a quantized input stands for (inverse of the scaling)."""
