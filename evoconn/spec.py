@@ -104,7 +104,9 @@ class Spec:
     syn_leak, mem_leak, out_leak:
         ``(a, b)`` with ``alpha = 1 - 2**-a - 2**-b`` for the synaptic, membrane and output leaks.
     rec_weight_log2:
-        R = 2**rec_weight_log2, the recurrent magnitude (paper: 0.25).
+        R = 2**rec_weight_log2, the recurrent magnitude. The paper's R is 4 / sqrt(N) (0.25 at
+        N = 256, 0.5 at N = 64); the default is that value's nearest power of two,
+        ``floor(2 - log2(N) / 2 + 0.5)``, exact whenever N is a power of 4.
     out_width:
         Width of the output sums (signed, exact: checked to be wide enough).
     """
@@ -122,12 +124,14 @@ class Spec:
     syn_leak: tuple[int, int] = (4, 5)
     mem_leak: tuple[int, int] = (5, 6)
     out_leak: tuple[int, int] = (5, 6)
-    rec_weight_log2: int = -2
+    rec_weight_log2: int | None = None
     out_width: int = 32
 
     def __post_init__(self) -> None:
-        if self.n_exc is None:
+        if self.n_exc is None and isinstance(self.n_neurons, int):
             object.__setattr__(self, "n_exc", self.n_neurons // 2)
+        if self.rec_weight_log2 is None and isinstance(self.n_neurons, int) and self.n_neurons > 0:
+            object.__setattr__(self, "rec_weight_log2", math.floor(2 - math.log2(self.n_neurons) / 2 + 0.5))
         for name in ("syn_leak", "mem_leak", "out_leak"):
             object.__setattr__(self, name, tuple(int(x) for x in getattr(self, name)))
         self._validate()
@@ -137,7 +141,7 @@ class Spec:
             if not cond:
                 raise SpecError(msg)
 
-        for name in ("n_neurons", "obs_dim", "act_dim", "n_exc", "substeps"):
+        for name in ("n_neurons", "obs_dim", "act_dim", "n_exc", "substeps", "rec_weight_log2"):
             v = getattr(self, name)
             need(isinstance(v, int) and not isinstance(v, bool), f"{name} must be an int, got {v!r}")
         need(self.n_neurons >= 8, f"n_neurons must be at least 8, got {self.n_neurons}")

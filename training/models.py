@@ -170,7 +170,7 @@ class FloatParams(NamedTuple):
         dt = 0.5
         return cls(
             r_in=2.0 / math.sqrt(spec.obs_dim),
-            r=2.0 ** spec.rec_weight_log2,
+            r=4.0 / math.sqrt(spec.n_neurons),
             r_out=5.0 / math.sqrt(0.5 * spec.n_neurons),
             alpha_syn=math.exp(-dt / 5.0),
             alpha_m=math.exp(-dt / 10.0),

@@ -1,0 +1,44 @@
+"""Shared fixtures: random masks, states and observations for a spec."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+# Tests see the same shared/ folder as the session and CI: beside the repository.
+SHARED = Path(os.environ.get("EVOCONN_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+GOLDEN = SHARED / "golden" / "official-ec"
+
+
+def random_masks(spec, rng: np.random.Generator, density: float = 0.5, batch: tuple[int, ...] = ()):
+    """Bool masks in the paper's orientation, optionally with leading batch dims."""
+    return {k: rng.random(batch + shape) < density for k, shape in spec.mask_shapes.items()}
+
+
+def random_state(spec, rng: np.random.Generator, batch: tuple[int, ...] = (), extreme: bool = False):
+    """A state dict of int64 arrays; ``extreme`` draws across the full representable ranges."""
+    n = spec.n_neurons
+    slo, shi = spec.state_limits()
+    rlo, rhi = spec.rate_limits()
+    if extreme:
+        v = rng.integers(slo, spec.threshold + 1, batch + (n,))
+        isyn = rng.integers(slo, shi + 1, batch + (n,))
+        rate = rng.integers(rlo, rhi + 1, batch + (n,))
+    else:
+        v = rng.integers(0, spec.threshold, batch + (n,))
+        isyn = np.zeros(batch + (n,), np.int64)
+        rate = np.zeros(batch + (n,), np.int64)
+    spike = (rng.random(batch + (n,)) < 0.1).astype(np.int8)
+    return {"v": v, "isyn": isyn, "rate": rate, "spike": spike}
+
+
+def random_xq(spec, rng: np.random.Generator, batch: tuple[int, ...] = (), extreme: bool = False):
+    """Quantized observations: normal draws, or with ``extreme`` the clipping limits mixed in."""
+    x = spec.quantize_obs(rng.normal(size=batch + (spec.obs_dim,)) * 2.0)
+    if extreme:
+        lo, hi = spec.obs_limits()
+        pick = rng.integers(0, 3, x.shape)
+        x = np.where(pick == 0, lo, np.where(pick == 1, hi, x))
+    return x.astype(np.int32)

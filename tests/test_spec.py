@@ -1,0 +1,175 @@
+"""The integer spec: validation, hashing, fixed-point primitives, the float boundary, packing."""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from evoconn import spec as S
+from evoconn.spec import CycleModel, Spec, SpecError
+
+
+def test_defaults_match_the_paper():
+    s = Spec()
+    assert (s.n_neurons, s.n_exc, s.obs_dim, s.act_dim, s.substeps) == (256, 128, 11, 3, 33)
+    assert s.mask_bits == 71_936  # ec-method.md section 5, hopper
+    assert Spec(obs_dim=17, act_dim=6).mask_bits == 75_776  # walker2d
+    assert s.rec_weight_log2 == -2  # R = 0.25
+    assert s.r_out == pytest.approx(0.4419, abs=1e-4)
+    assert s.r_in == pytest.approx(2 / np.sqrt(11))
+
+
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        ({"n_neurons": 4}, "n_neurons must be at least 8"),
+        ({"obs_dim": 0}, "obs_dim must be at least 1"),
+        ({"n_exc": 300}, "n_exc must lie in"),
+        ({"state_frac": 17}, "state_frac must lie in"),
+        ({"mem_leak": (6, 5)}, "mem_leak must be"),
+        ({"rate_width": 16}, "rate_width=16 must hold"),
+        ({"n_neurons": 4096, "out_width": 30}, "out_width=30 cannot hold"),
+        ({"n_neurons": 8.0}, "n_neurons must be an int"),
+    ],
+)
+def test_bad_specs_are_refused_with_a_precise_message(kw, msg):
+    with pytest.raises(SpecError, match=msg.replace("(", r"\(")):
+        Spec(**kw)
+
+
+def test_hash_is_stable_and_sensitive():
+    a, b = Spec(), Spec()
+    assert a.hash == b.hash and len(a.hash) == 64
+    assert a.hash32 == int(a.hash[:8], 16)
+    # Every field changes the hash.
+    for f in dataclasses.fields(Spec):
+        v = getattr(a, f.name)
+        if isinstance(v, tuple):
+            new = (v[0], v[1] + 1)
+        elif f.name == "n_neurons":
+            new = 128
+        else:
+            new = v + 1
+        try:
+            c = dataclasses.replace(a, **{f.name: new})
+        except SpecError:
+            continue
+        assert c.hash != a.hash, f.name
+    # The hash is over a canonical serialization: a round trip through a dict keeps it.
+    assert Spec.from_dict(a.to_dict()).hash == a.hash
+    assert a.diff(Spec(n_neurons=128)) == {"n_neurons": (256, 128), "n_exc": (128, 64), "rec_weight_log2": (-2, -1)}
+
+
+def test_hash_is_pinned():
+    """The default spec's hash is part of every bitstream and checkpoint: changing it is a
+    deliberate act (bump ARITHMETIC_VERSION and update this value)."""
+    assert Spec().canonical_json().startswith('{"arithmetic":"evoconn-int-1"')
+    assert Spec().hash == PINNED_DEFAULT_HASH
+
+
+PINNED_DEFAULT_HASH = "00688153e09e8ea857d90e68a443bdab90b746db503612757065a5283fa7a9e8"
+
+
+@pytest.mark.parametrize("leak", [(4, 5), (5, 6), (1, 2), (3, 7)])
+def test_decay_and_gain_are_exact_floors_over_the_whole_state_range(leak):
+    """Exhaustive over every 18-bit signed value: decay(x) = floor(alpha x), gain = floor((1-alpha) x)."""
+    a, b = leak
+    alpha = Fraction(1) - Fraction(1, 2**a) - Fraction(1, 2**b)
+    x = np.arange(-(1 << 17), 1 << 17, dtype=np.int64)
+    num, den = alpha.numerator, alpha.denominator
+    np.testing.assert_array_equal(S._np_decay(x, leak), (x * num) // den)
+    one_minus = 1 - alpha
+    np.testing.assert_array_equal(S._np_gain(x, leak), (x * one_minus.numerator) // one_minus.denominator)
+    # The scalar versions agree on a sample (they are the oracle's).
+    for xi in (-(1 << 17), -1000, -1, 0, 1, 7, 1000, (1 << 17) - 1):
+        assert S.decay(xi, leak) == (xi * num) // den
+        assert S.gain(xi, leak) == (xi * one_minus.numerator) // one_minus.denominator
+
+
+def test_saturation_edges():
+    assert S.sat(131071, 18) == 131071
+    assert S.sat(131072, 18) == 131071
+    assert S.sat(-131072, 18) == -131072
+    assert S.sat(-131073, 18) == -131072
+    assert S.sat(10**12, 18) == 131071
+
+
+def test_quantize_obs_rounds_half_even_clips_and_refuses_nonfinite():
+    s = Spec(obs_dim=2)
+    scale = float(s.obs_scale)
+    x = np.array([[0.5 / scale, 1.5 / scale], [1e9, -1e9]], np.float32)
+    q = s.quantize_obs(x)
+    assert q.dtype == np.int32
+    lo, hi = s.obs_limits()
+    assert q[1].tolist() == [hi, lo]
+    assert abs(int(q[0, 0])) <= 1 and abs(int(q[0, 1])) <= 2
+    for bad in (np.nan, np.inf, -np.inf):
+        with pytest.raises(ValueError, match=r"not finite at index \(1, 0\)"):
+            s.quantize_obs(np.array([[0.0, 0.0], [bad, 0.0]]))
+    with pytest.raises(ValueError, match="last dimension 2"):
+        s.quantize_obs(np.zeros(3))
+
+
+def test_action_from_output_scales_and_clips():
+    s = Spec()
+    one = (1 << s.rate_frac) / s.r_out
+    a = s.action_from_output(np.array([0, one / 2, 10 * one, -10 * one]))
+    np.testing.assert_allclose(a, [0, 0.5, 1, -1], rtol=1e-6)
+
+
+@given(st.integers(1, 300), st.integers(1, 40), st.integers(0, 2**32 - 1))
+def test_pack_unpack_round_trip(n, rows, seed):
+    rng = np.random.default_rng(seed)
+    bits = rng.random((rows, n)) < 0.5
+    words = S.pack_rows(bits)
+    assert words.shape == (rows, (n + 31) // 32) and words.dtype == np.uint32
+    np.testing.assert_array_equal(S.unpack_rows(words, n), bits)
+    # Bit j of a row is bit j % 32 of word j // 32; padding bits are zero.
+    j = int(rng.integers(n))
+    row = np.zeros((1, n), bool)
+    row[0, j] = True
+    w = S.pack_rows(row)[0]
+    assert w[j // 32] == 1 << (j % 32) and w.sum() == w[j // 32]
+
+
+def test_register_map_is_consistent():
+    for spec in (Spec(), Spec(n_neurons=8, obs_dim=3, act_dim=1), Spec(n_neurons=1000, obs_dim=244, act_dim=17)):
+        m = spec.register_map(lanes=8)
+        spans = []
+        for r in m.registers.values():
+            assert r.offset % 4 == 0 and r.offset < 0x100 and 1 <= r.width <= 32
+            spans.append((r.offset, r.offset + 4))
+            assert m.decode(r.offset) == (r, 0)
+        for w in m.windows.values():
+            assert w.offset % w.span == 0 and w.size <= w.span
+            spans.append((w.offset, w.offset + w.size))
+            assert m.decode(w.offset + 4 * (w.depth - 1)) == (w, w.depth - 1)
+            assert m.decode(w.offset + w.size) is None or m.decode(w.offset + w.size)[0] is not w
+        spans.sort()
+        for (a0, a1), (b0, _) in zip(spans, spans[1:]):
+            assert a1 <= b0, "overlapping registers or windows"
+        assert spans[-1][1] <= m.size and m.size & (m.size - 1) == 0
+        assert m.decode(0x3) is None and m.decode(0xFC) is None
+        assert m["MASK_H"].depth == spec.n_neurons * spec.row_words
+        assert m["SPEC_HASH"].reset == spec.hash32
+        assert m["LANES"].reset == 8
+
+
+def test_cycle_model():
+    cm = CycleModel(Spec(), lanes=16)
+    k = 33
+    base = cm.env_step_cycles(0, [0] * k)
+    # One more spike arriving in a sub-step costs exactly one recurrent row read.
+    assert cm.env_step_cycles(0, [0] * (k - 2) + [5, 0]) == base + 5
+    # Spikes of the last sub-step arrive in the next env step, not this one.
+    assert cm.env_step_cycles(0, [0] * (k - 1) + [9]) == base
+    assert cm.env_step_cycles(4, [0] * k) == base + 4
+    with pytest.raises(ValueError, match="need 33 spike counts"):
+        cm.env_step_cycles(0, [0])
+    with pytest.raises(SpecError, match="lanes=3"):
+        CycleModel(Spec(), lanes=3)
