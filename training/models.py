@@ -124,15 +124,24 @@ def int_env_step(spec: Spec, masks: IntMasks, state: IntState, xq: jax.Array):
     sgn = jnp.where(exc, 1, -1).astype(jnp.int32)
     i_in = _sat(jnp.asarray(xq, jnp.int32) @ masks.coef_in, W)
 
+    if ne % 32 == 0:
+        # Each 32-bit word of presynaptic neurons is all excitatory or all inhibitory: one
+        # popcount per word, signed by the word's kind.
+        word_sign = jnp.where(jnp.arange(masks.h_cols.shape[-1]) < ne // 32, 1, -1).astype(jnp.int32)
+
+        def count(spike):
+            pc = jax.lax.population_count(masks.h_cols & _pack_bits(spike)).astype(jnp.int32)
+            return jnp.sum(pc * word_sign, axis=-1)
+    else:
+
+        def count(spike):
+            e = jax.lax.population_count(masks.h_cols & _pack_bits(spike & exc)).astype(jnp.int32)
+            i = jax.lax.population_count(masks.h_cols & _pack_bits(spike & ~exc)).astype(jnp.int32)
+            return jnp.sum(e - i, axis=-1)
+
     def substep(carry, _):
         v, isyn, rate, spike = carry
-        e_words = _pack_bits(spike & exc)
-        i_words = _pack_bits(spike & ~exc)
-        cnt = jnp.sum(
-            jax.lax.population_count(masks.h_cols & e_words).astype(jnp.int32)
-            - jax.lax.population_count(masks.h_cols & i_words).astype(jnp.int32),
-            axis=-1,
-        )
+        cnt = count(spike)
         isyn = _sat(_decay(isyn, spec.syn_leak) + jnp.left_shift(cnt, spec.rec_shift), W)
         u = _sat(isyn + i_in, W)
         v = _sat(v + _gain(u - v, spec.mem_leak), W)
