@@ -755,15 +755,19 @@ class CycleModel:
     - output:   ``a * N / lanes`` cycles of multiply-free accumulation + ``output_overhead``;
     - plus ``start_overhead``.
 
-    The constants are the RTL's contract: the core is built to take exactly this many cycles.
+    The constants are the RTL's contract: the core (:mod:`evoconn.hw.core`) is built to take
+    exactly this many cycles, counted by its CYCLES register as the cycles with STATUS.BUSY set
+    after the START write is accepted. Each ``+1`` overhead is one cycle of block-RAM read latency
+    at the end of a phase (the last row read's data, the first state row's read); START itself
+    costs nothing, and a sub-step with no arriving spikes skips the row-read phase entirely.
     """
 
     spec: Spec
     lanes: int = 16
-    start_overhead: int = 2
+    start_overhead: int = 0
     input_overhead: int = 1
-    substep_overhead: int = 2
-    output_overhead: int = 2
+    substep_overhead: int = 1
+    output_overhead: int = 1
 
     def __post_init__(self) -> None:
         n = self.spec.n_neurons

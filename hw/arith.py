@@ -1,0 +1,44 @@
+"""The spec's integer arithmetic as Amaranth expressions, exact by construction.
+
+Amaranth widens ``+``, ``-``, unary ``-`` and ``<<`` by a constant so that no bit is lost, and
+``>>`` by a constant on a signed value is an arithmetic (flooring) shift, so transcribing
+:func:`evoconn.spec.decay` and :func:`evoconn.spec.gain` term by term gives the oracle's values
+bit for bit. Only :func:`saturate` narrows, and it does so by clamping.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Mux, Signal, Value, signed
+
+__all__ = ["decay", "gain", "named", "saturate"]
+
+
+def named(m, expr, name: str) -> Signal:
+    """A combinational signal that carries ``expr`` at its full width (keeps expressions small)."""
+    expr = Value.cast(expr)
+    sig = Signal(expr.shape(), name=name)
+    m.d.comb += sig.eq(expr)
+    return sig
+
+
+def saturate(m, expr, width: int, name: str) -> Signal:
+    """``expr`` clamped to a signed ``width``-bit integer (the spec's ``sat``)."""
+    x = named(m, expr, f"{name}_wide")
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    out = Signal(signed(width), name=name)
+    m.d.comb += out.eq(Mux(x < lo, lo, Mux(x > hi, hi, x)))
+    return out
+
+
+def decay(x, leak: tuple[int, int]):
+    """``floor(alpha * x)`` with ``alpha = 1 - 2**-a - 2**-b``: ``x + ((-(x << (b-a)) - x) >> b)``."""
+    a, b = leak
+    x = Value.cast(x)
+    return x + ((-(x << (b - a)) - x) >> b)
+
+
+def gain(x, leak: tuple[int, int]):
+    """``floor((2**-a + 2**-b) * x)``: ``((x << (b-a)) + x) >> b``."""
+    a, b = leak
+    x = Value.cast(x)
+    return ((x << (b - a)) + x) >> b

@@ -1,0 +1,459 @@
+"""The evoconn RSNN core: an Amaranth component sized from :class:`evoconn.spec.Spec`.
+
+Architecture (one env step, START to DONE; the cycle counts are :class:`evoconn.spec.CycleModel`):
+
+- **Accumulators.** One array of N signed accumulators, wide enough for both the exact input sum
+  and the exact spike count. A mask row (N bits, read from block RAM in one cycle) adds a common
+  ``delta`` to every accumulator whose bit is set; the update phases read the accumulators
+  ``lanes`` at a time from the bottom of the array while shifting it down by ``lanes`` (zeros come
+  in at the top), so the array is empty again after every pass and no wide multiplexer is needed.
+- **Input phase.** ``2d`` reads of MASK_IN, row ``i`` adding ``+xq[i]`` (``i < d``) or
+  ``-xq[i-d]``; one cycle for the last row's data; ``N / lanes`` cycles that saturate the sums to
+  the state width and store them as I_in.
+- **Sub-step.** Event-driven recurrent accumulation: one cycle per neuron that spiked in the
+  previous sub-step, each reading that neuron's MASK_H row and adding its Dale sign (+1/-1) to the
+  targets' accumulators (the next spike is found with a lowest-set-bit search over the spike
+  vector, which is consumed as it goes). Then ``N / lanes + 1`` cycles of LIF updates (one cycle of
+  block-RAM read latency, then ``lanes`` neurons a cycle, read-modify-write of v, I_syn, rate).
+  The new spikes are shifted into the spike vector ``lanes`` at a time.
+- **Output phase.** ``a * N / lanes`` cycles, each adding up to ``lanes`` rates selected by the
+  transposed output mask into ``OUT[k]``, plus one cycle of read latency.
+
+The register file implements :class:`evoconn.spec.RegisterMap` exactly, behind the AXI4-Lite
+target of :mod:`evoconn.hw.axil`.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+
+from evoconn.spec import Access, Control, CycleModel, RegisterMap, Spec, Status
+
+from .arith import decay, gain, named, saturate
+from .axil import AXIL_PORTS, AXI4LiteTarget, axil_members
+
+__all__ = ["FAULTS", "MODULE_NAME", "EvoconnCore"]
+
+#: The name of the exported Verilog module.
+MODULE_NAME = "evoconn_core"
+
+#: Deliberate faults for testing the tests: each makes the core disagree with the oracle.
+FAULTS = {
+    None: "the correct core",
+    "leak_shift": "membrane gain uses mem_leak (a, b + 1): a wrong membrane leak",
+    "threshold": "fires on v >= 2**F instead of v > 2**F",
+    "dale": "the rate trace of a spike takes the opposite Dale sign",
+}
+
+
+def _log2_exact(x: int) -> int | None:
+    return x.bit_length() - 1 if x > 0 and x & (x - 1) == 0 else None
+
+
+def _divmod_const(x, c: int):
+    """``(x // c, x % c)`` for an unsigned value and a constant: slices when ``c`` is a power of 2."""
+    s = _log2_exact(c)
+    if s is not None:
+        return x[s:], x[:s]
+    return x // c, x % c
+
+
+class EvoconnCore(wiring.Component):
+    """The RSNN core with an AXI4-Lite target (flat ports ``s_axil_*``, plus ``clk`` and ``rst``).
+
+    Parameters
+    ----------
+    spec:
+        The integer spec; every size, width, constant and address of the core derives from it.
+    lanes:
+        Neurons updated per clock; must divide ``spec.n_neurons``.
+    fault:
+        Test only: a key of :data:`FAULTS` that deliberately breaks the arithmetic.
+
+    Attributes
+    ----------
+    regmap:
+        The :class:`~evoconn.spec.RegisterMap` the bus implements.
+    cycle_model:
+        The :class:`~evoconn.spec.CycleModel` the core's timing follows exactly.
+    """
+
+    def __init__(self, spec: Spec, lanes: int = 16, *, fault: str | None = None):
+        if not isinstance(spec, Spec):
+            raise TypeError(f"spec must be an evoconn.spec.Spec, got {type(spec).__name__}")
+        if not isinstance(lanes, int) or isinstance(lanes, bool):
+            raise TypeError(f"lanes must be an int, got {lanes!r}")
+        n = spec.n_neurons
+        if not 1 <= lanes <= n or n % lanes:
+            divisors = [x for x in range(1, n + 1) if n % x == 0]
+            raise ValueError(f"lanes={lanes} must divide n_neurons={n}; choose one of {divisors}")
+        if fault not in FAULTS:
+            raise ValueError(f"fault must be one of {sorted(FAULTS, key=str)}, got {fault!r}")
+        self.spec = spec
+        self.lanes = lanes
+        self.fault = fault
+        self.regmap = RegisterMap(spec, lanes)
+        self.cycle_model = CycleModel(spec, lanes)
+        # One accumulator width for the input sums and the spike counts. Every partial input sum
+        # is bounded by 2d * 2**(obs_width-1) = d * 2**obs_width, which in_sum_width holds.
+        self.acc_width = max(spec.count_width, spec.in_sum_width)
+        bound = spec.obs_dim << spec.obs_width
+        assert bound <= (1 << (spec.in_sum_width - 1)) - 1, "input partial sums must fit"
+        super().__init__(axil_members(self.regmap.addr_width))
+
+    # ------------------------------------------------------------------------------------------
+    def _decode(self, m, addr, prefix: str):
+        """Per register/window: ``hit`` and word index within the window."""
+        rmap = self.regmap
+        aligned = addr[:2] == 0
+        hits, idx = {}, {}
+        for r in rmap.registers.values():
+            hits[r.name] = named(m, aligned & (addr == r.offset), f"{prefix}_{r.name.lower()}")
+        for w in rmap.windows.values():
+            sb = _log2_exact(w.span)
+            widx = addr[2:sb]
+            hit = aligned & (addr[sb:] == (w.offset >> sb)) & (widx < w.depth)
+            hits[w.name] = named(m, hit, f"{prefix}_{w.name.lower()}")
+            idx[w.name] = widx
+        return hits, idx
+
+    def elaborate(self, platform):
+        spec, lanes, rmap = self.spec, self.lanes, self.regmap
+        n, d, a, k_sub = spec.n_neurons, spec.obs_dim, spec.act_dim, spec.substeps
+        sw, rw_bits, ow = spec.state_width, spec.rate_width, spec.obs_width
+        rows = n // lanes
+        row_words = spec.row_words
+        row_bits = 32 * row_words
+        mem_leak = spec.mem_leak
+        if self.fault == "leak_shift":
+            mem_leak = (mem_leak[0], mem_leak[1] + 1)
+
+        m = Module()
+        m.submodules.axil = axil = AXI4LiteTarget(rmap.addr_width)
+        for name, direction, _ in AXIL_PORTS:
+            outer, inner = getattr(self, "s_axil_" + name), getattr(axil, "s_axil_" + name)
+            m.d.comb += inner.eq(outer) if direction == "in" else outer.eq(inner)
+        bus = axil.bus
+
+        # --- memories ----------------------------------------------------------------------------
+        def mask_mem(name, depth):
+            mem = Memory(shape=unsigned(row_bits), depth=depth, init=[])
+            m.submodules[name] = mem
+            return mem.read_port(), mem.write_port(granularity=8)
+
+        rp_in, wp_in = mask_mem("mask_in", spec.n_inputs)
+        rp_h, wp_h = mask_mem("mask_h", n)
+        rp_out, wp_out = mask_mem("mask_out", a)
+        masks = {"MASK_IN": (rp_in, wp_in), "MASK_H": (rp_h, wp_h), "MASK_OUT": (rp_out, wp_out)}
+
+        def state_mem(name, width, granularity=None):
+            mem = Memory(shape=unsigned(lanes * width), depth=rows, init=[])
+            m.submodules[name] = mem
+            return mem.read_port(), mem.write_port(granularity=granularity)
+
+        rp_v, wp_v = state_mem("state_v", sw, granularity=sw)
+        rp_isyn, wp_isyn = state_mem("state_isyn", sw)
+        rp_rate, wp_rate = state_mem("state_rate", rw_bits)
+        rp_iin, wp_iin = state_mem("state_iin", sw)
+        # word order of the STATE window (evoconn.spec.STATE_FIELDS: v, isyn, rate, i_in)
+        state_fields = [(rp_v, sw), (rp_isyn, sw), (rp_rate, rw_bits), (rp_iin, sw)]
+        n_fields = rmap.windows["STATE"].stride
+        assert n_fields == len(state_fields)
+
+        # --- registers ---------------------------------------------------------------------------
+        obs = Array(Signal(signed(ow), name=f"obs{i}") for i in range(d))
+        out = Array(Signal(signed(spec.out_width), name=f"out{k}") for k in range(a))
+        acc = [Signal(signed(self.acc_width), name=f"acc{j}") for j in range(n)]
+        spike = Signal(n)
+        cycles = Signal(rmap.registers["CYCLES"].width)
+        spikes_w = rmap.registers["SPIKES"].width
+        spikes = Signal(spikes_w)
+        done, loaded, error, err_busy, err_not_loaded = (Signal(name=x) for x in (
+            "done", "loaded", "error", "err_busy", "err_not_loaded"))
+        pend_start = Signal()
+
+        i = Signal(range(spec.n_inputs))  # input row
+        u = Signal(range(rows + 1))  # neuron row (lanes neurons)
+        u_prev = Signal(range(rows + 1))  # the row whose read data is valid now
+        k = Signal(range(a))  # output
+        sub = Signal(range(k_sub))  # sub-step
+
+        row_valid = Signal()  # a mask row read last cycle: add it to the accumulators now
+        row_sel_in = Signal()  # ... from MASK_IN (else MASK_H)
+        delta = Signal(signed(max(ow + 1, 2)))
+        shift = Signal()  # shift the accumulators down by lanes this cycle
+        out_valid, out_first = Signal(), Signal()
+        out_k, out_u = Signal.like(k), Signal.like(u)
+
+        # --- bus decode --------------------------------------------------------------------------
+        whit, widx = self._decode(m, bus.w_addr, "w")
+        rhit, ridx = self._decode(m, bus.r_addr, "r")
+        cmd_start, cmd_reset = Signal(), Signal()
+
+
+        # --- accumulators ------------------------------------------------------------------------
+        row_data = named(m, Mux(row_sel_in, rp_in.data, rp_h.data), "row_data")
+        for j in range(n):
+            with m.If(shift):
+                m.d.sync += acc[j].eq(acc[j + lanes] if j + lanes < n else 0)
+            with m.Elif(row_valid):
+                m.d.sync += acc[j].eq(acc[j] + Mux(row_data[j], delta, 0))
+
+        # --- the LIF update of lanes neurons (read data of row u_prev) ---------------------------
+        thr = spec.threshold
+        z_bits, v_new, isyn_new, rate_new, iin_sat = [], [], [], [], []
+        for lane in range(lanes):
+            v_old = rp_v.data[lane * sw:(lane + 1) * sw].as_signed()
+            isyn_old = rp_isyn.data[lane * sw:(lane + 1) * sw].as_signed()
+            rate_old = rp_rate.data[lane * rw_bits:(lane + 1) * rw_bits].as_signed()
+            iin = rp_iin.data[lane * sw:(lane + 1) * sw].as_signed()
+            p = f"l{lane}"
+            isyn1 = saturate(m, decay(isyn_old, spec.syn_leak) + (acc[lane] << spec.rec_shift), sw,
+                             f"{p}_isyn")
+            u_cur = saturate(m, isyn1 + iin, sw, f"{p}_u")
+            v1 = saturate(m, v_old + gain(u_cur - v_old, mem_leak), sw, f"{p}_v")
+            z = named(m, (v1 >= thr) if self.fault == "threshold" else (v1 > thr), f"{p}_z")
+            # neuron u_prev * lanes + lane is excitatory iff u_prev < ceil((n_exc - lane) / lanes)
+            exc_rows = -((lane - spec.n_exc) // lanes)
+            exc = named(m, u_prev < exc_rows if exc_rows > 0 else Const(0), f"{p}_exc")
+            if self.fault == "dale":
+                exc = ~exc
+            target = Mux(z, Mux(exc, spec.rate_target, -spec.rate_target), 0)
+            rate1 = saturate(m, rate_old + gain(target - rate_old, spec.out_leak), rw_bits, f"{p}_rate")
+            z_bits.append(z)
+            v_new.append(Mux(z, 0, v1)[:sw])
+            isyn_new.append(isyn1[:sw])
+            rate_new.append(rate1[:rw_bits])
+            iin_sat.append(saturate(m, acc[lane], sw, f"{p}_iin")[:sw])
+        z_vec = Cat(*z_bits)
+        spike_next = named(m, Cat(spike[lanes:], z_vec), "spike_next")
+        fired = sum(z_bits[1:], z_bits[0].as_unsigned())
+        spikes_sum = named(m, spikes + fired, "spikes_sum")
+        spikes_max = (1 << spikes_w) - 1
+
+        # lowest set bit of the spike vector: the next presynaptic row to read
+        lowest = named(m, (spike & (~spike + 1))[:n], "lowest")
+        spike_rest = named(m, (spike & (spike - 1))[:n], "spike_rest")
+        idx_bits = []
+        for b in range(max(1, (n - 1).bit_length())):
+            sel = sum(1 << j for j in range(n) if (j >> b) & 1)
+            idx_bits.append((lowest & sel).any())
+        pre = named(m, Cat(*idx_bits), "pre")
+
+        # --- output accumulation (read data of output k = out_k, row out_u) -----------------------
+        out_row = rp_out.data.word_select(out_u, lanes)
+        terms = [Mux(out_row[lane], rp_rate.data[lane * rw_bits:(lane + 1) * rw_bits].as_signed(), 0)
+                 for lane in range(lanes)]
+        while len(terms) > 1:  # balanced adder tree
+            terms = [terms[t] + terms[t + 1] if t + 1 < len(terms) else terms[t]
+                     for t in range(0, len(terms), 2)]
+        out_sum = named(m, terms[0], "out_sum")
+        with m.If(out_valid):
+            m.d.sync += out[out_k].eq(Mux(out_first, 0, out[out_k]) + out_sum)
+
+        # --- default memory addressing: the bus (the core's states override) ----------------------
+        for name, (rp, wp) in masks.items():
+            row, word = _divmod_const(ridx[name], row_words)
+            m.d.comb += rp.addr.eq(row)
+            wrow, wword = _divmod_const(widx[name], row_words)
+            m.d.comb += [
+                wp.addr.eq(wrow),
+                wp.data.eq(bus.w_data.replicate(row_words)),
+            ]
+        r_neuron = ridx["STATE"][_log2_exact(n_fields):]
+        r_row, r_lane = _divmod_const(r_neuron, lanes)
+        for rp, _ in state_fields:
+            m.d.comb += rp.addr.eq(r_row)
+        w_field = widx["STATE"][:_log2_exact(n_fields)]
+        w_row, w_lane = _divmod_const(widx["STATE"][_log2_exact(n_fields):], lanes)
+        m.d.comb += [wp_v.addr.eq(w_row), wp_v.data.eq(bus.w_data[:sw].replicate(lanes))]
+
+        # --- the controller --------------------------------------------------------------------------
+        def begin_step():
+            m.d.sync += [cycles.eq(0), spikes.eq(0), done.eq(0), i.eq(0)]
+            m.next = "IN_READ"
+
+        def enter_substep(vector):
+            with m.If(vector != 0):
+                m.next = "REC"
+            with m.Else():
+                m.next = "UPD"
+            m.d.sync += u.eq(0)
+
+        m.d.sync += [row_valid.eq(0), out_valid.eq(0), u_prev.eq(u)]
+
+        with m.FSM(name="ctrl") as ctrl:
+            with m.State("IDLE"):
+                with m.If(cmd_reset):
+                    m.d.sync += u.eq(0)
+                    m.next = "CLEAR"
+                with m.Elif(cmd_start):
+                    begin_step()
+            with m.State("CLEAR"):
+                for wp in (wp_v, wp_isyn, wp_rate, wp_iin):
+                    m.d.comb += [wp.addr.eq(u), wp.data.eq(0), wp.en.eq(-1)]
+                m.d.sync += [spike.eq(0), u.eq(u + 1)]
+                with m.If(u == rows - 1):
+                    m.d.sync += pend_start.eq(0)
+                    with m.If(pend_start):
+                        begin_step()
+                    with m.Else():
+                        m.next = "IDLE"
+            with m.State("IN_READ"):
+                neg = i >= d
+                xq = obs[Mux(neg, (i - d)[:len(i)], i)]
+                m.d.comb += rp_in.addr.eq(i)
+                m.d.sync += [row_valid.eq(1), row_sel_in.eq(1), delta.eq(Mux(neg, -xq, xq)),
+                             i.eq(i + 1)]
+                with m.If(i == spec.n_inputs - 1):
+                    m.next = "IN_WAIT"
+            with m.State("IN_WAIT"):
+                m.d.sync += u.eq(0)
+                m.next = "IN_STORE"
+            with m.State("IN_STORE"):
+                m.d.comb += [shift.eq(1), wp_iin.addr.eq(u), wp_iin.data.eq(Cat(*iin_sat)),
+                             wp_iin.en.eq(-1)]
+                m.d.sync += u.eq(u + 1)
+                with m.If(u == rows - 1):
+                    m.d.sync += sub.eq(0)
+                    enter_substep(spike)
+            with m.State("REC"):
+                m.d.comb += rp_h.addr.eq(pre)
+                m.d.sync += [row_valid.eq(1), row_sel_in.eq(0),
+                             delta.eq(Mux(pre < spec.n_exc, 1, -1)), spike.eq(spike_rest)]
+                with m.If(spike_rest == 0):
+                    m.d.sync += u.eq(0)
+                    m.next = "UPD"
+            with m.State("UPD"):
+                for rp, _ in state_fields:
+                    m.d.comb += rp.addr.eq(u)
+                m.d.sync += u.eq(u + 1)
+                with m.If(u != 0):
+                    m.d.comb += shift.eq(1)
+                    for wp, data in ((wp_v, v_new), (wp_isyn, isyn_new), (wp_rate, rate_new)):
+                        m.d.comb += [wp.addr.eq(u_prev), wp.data.eq(Cat(*data)), wp.en.eq(-1)]
+                    m.d.sync += [spike.eq(spike_next),
+                                 spikes.eq(Mux(spikes_sum > spikes_max, spikes_max, spikes_sum))]
+                with m.If(u == rows):
+                    with m.If(sub == k_sub - 1):
+                        m.d.sync += [u.eq(0), k.eq(0)]
+                        m.next = "OUT"
+                    with m.Else():
+                        m.d.sync += sub.eq(sub + 1)
+                        enter_substep(spike_next)
+            with m.State("OUT"):
+                m.d.comb += [rp_rate.addr.eq(u), rp_out.addr.eq(k)]
+                m.d.sync += [out_valid.eq(1), out_k.eq(k), out_u.eq(u), out_first.eq(u == 0),
+                             u.eq(u + 1)]
+                with m.If(u == rows - 1):
+                    m.d.sync += [u.eq(0), k.eq(k + 1)]
+                    with m.If(k == a - 1):
+                        m.next = "OUT_WAIT"
+            with m.State("OUT_WAIT"):
+                m.d.sync += done.eq(1)
+                m.next = "IDLE"
+
+        busy = named(m, ~ctrl.ongoing("IDLE"), "busy")
+        in_step = named(m, ~ctrl.ongoing("IDLE") & ~ctrl.ongoing("CLEAR"), "in_step")
+        with m.If(in_step):
+            m.d.sync += cycles.eq(cycles + 1)
+
+        # --- bus writes ------------------------------------------------------------------------------
+        ro_regs = [r for r in rmap.registers.values() if r.access is Access.RO]
+        ro_wins = [w for w in rmap.windows.values() if w.access is Access.RO]
+        w_any = named(m, Cat(*whit.values()).any(), "w_any")
+        w_ro = named(m, Cat(*(whit[r.name] for r in ro_regs), *(whit[w.name] for w in ro_wins),
+                            whit["STATE"] & (w_field != 0)).any(), "w_ro")
+        w_err = named(m, ~w_any | w_ro, "w_err")
+        w_window = named(m, Cat(*(whit[w.name] for w in rmap.windows.values()
+                                  if w.access is not Access.RO)).any(), "w_window")
+        w_wait = Signal()  # a RESET_STATE write waits for the clear to finish
+        data = bus.w_data
+        c_start = data[Control.START.bit_length() - 1]
+        c_reset = data[Control.RESET_STATE.bit_length() - 1]
+        c_clear = data[Control.CLEAR_ERROR.bit_length() - 1]
+
+        def flag(*bits):
+            m.d.sync += [b.eq(1) for b in (error, *bits)]
+
+        clearing = ctrl.ongoing("CLEAR")
+        with m.If(w_wait):
+            m.d.comb += bus.w_ack.eq(~clearing)
+            m.d.sync += w_wait.eq(clearing)
+        with m.Elif(bus.w_stb):
+            m.d.comb += [bus.w_ack.eq(1), bus.w_err.eq(w_err)]
+            with m.If(w_err):
+                pass
+            with m.Elif(whit["CONTROL"]):
+                with m.If(c_clear):
+                    m.d.sync += [error.eq(0), err_busy.eq(0), err_not_loaded.eq(0)]
+                with m.If(busy & (c_start | c_reset)):
+                    flag(err_busy)
+                with m.Elif(c_reset):
+                    m.d.comb += [cmd_reset.eq(1), bus.w_ack.eq(0)]
+                    m.d.sync += [w_wait.eq(1), pend_start.eq(c_start & loaded)]
+                with m.Elif(c_start & loaded):
+                    m.d.comb += cmd_start.eq(1)
+                with m.If(~busy & c_start & ~loaded):
+                    flag(err_not_loaded)
+            with m.Elif(w_window & busy):
+                flag(err_busy)
+            with m.Else():
+                for name, (_, wp) in masks.items():
+                    _, wword = _divmod_const(widx[name], row_words)
+                    with m.If(whit[name]):
+                        m.d.comb += wp.en.eq(bus.w_strb << (wword * 4))
+                        m.d.sync += loaded.eq(1)
+                with m.If(whit["OBS"]):
+                    m.d.sync += obs[widx["OBS"]].eq(data[:ow])
+                with m.If(whit["STATE"]):
+                    m.d.comb += wp_v.en.eq(Const(1, lanes) << w_lane)
+
+        # --- bus reads -------------------------------------------------------------------------------
+        r_wait = Signal()
+        r_window = named(m, Cat(*(rhit[w.name] for w in rmap.windows.values())).any(), "r_window")
+        r_any = named(m, Cat(*rhit.values()).any(), "r_any")
+        with m.If(r_wait):
+            m.d.sync += r_wait.eq(0)
+        with m.Elif(bus.r_stb & ~(r_window & busy)):
+            m.d.sync += r_wait.eq(1)
+        m.d.comb += [bus.r_ack.eq(r_wait), bus.r_err.eq(~r_any)]
+
+        status = Signal(rmap.registers["STATUS"].width)
+        for bit, value in ((Status.BUSY, busy), (Status.DONE, done), (Status.ERROR, error),
+                           (Status.LOADED, loaded), (Status.ERR_BUSY, err_busy),
+                           (Status.ERR_NOT_LOADED, err_not_loaded)):
+            m.d.comb += status[bit.bit_length() - 1].eq(value)
+        values = {name: Const(v, 32) for name, v in rmap.constants().items()}
+        values |= {"STATUS": status, "CONTROL": Const(0, 32), "CYCLES": cycles, "SPIKES": spikes}
+        missing = set(rmap.registers) - set(values)
+        assert not missing, f"registers without a value: {missing}"
+
+        r_data = Signal(32)
+        m.d.comb += bus.r_data.eq(r_data)
+        r_field = ridx["STATE"][:_log2_exact(n_fields)]
+        state_words = [Signal(signed(32), name=f"r_state_{f}") for f in range(n_fields)]
+        for f, (rp, width) in enumerate(state_fields):
+            m.d.comb += state_words[f].eq(rp.data.word_select(r_lane, width).as_signed())
+        with m.Switch(Cat(*(rhit[x] for x in [*rmap.registers, *rmap.windows]))):
+            for pos, name in enumerate([*rmap.registers, *rmap.windows]):
+                with m.Case(1 << pos):
+                    if name in values:
+                        m.d.comb += r_data.eq(values[name])
+                    elif name in masks:
+                        _, word = _divmod_const(ridx[name], row_words)
+                        m.d.comb += r_data.eq(masks[name][0].data.word_select(word, 32))
+                    elif name == "OBS":
+                        m.d.comb += r_data.eq(obs[ridx[name]])
+                    elif name == "OUT":
+                        m.d.comb += r_data.eq(out[ridx[name]])
+                    elif name == "STATE":
+                        m.d.comb += r_data.eq(Array(state_words)[r_field])
+                    elif name == "SPIKE":
+                        m.d.comb += r_data.eq(Cat(spike, Const(0, row_bits - n)).word_select(
+                            ridx[name], 32))
+                    else:  # pragma: no cover - a window the core does not know
+                        raise AssertionError(f"no read path for {name}")
+        return m
