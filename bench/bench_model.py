@@ -23,9 +23,9 @@ def worker(model: str, population: int, neurons: int, steps: int) -> dict:
     import jax
     import jax.numpy as jnp
     import numpy as np
+    from evoconn.training import models as M
 
     from evoconn.spec import Spec
-    from evoconn.training import models as M
 
     spec = Spec(n_neurons=neurons, obs_dim=11, act_dim=3)
     rng = np.random.default_rng(0)

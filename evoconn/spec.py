@@ -477,7 +477,7 @@ def numpy_env_step(
     ``masks`` hold (B, ...) bool arrays, ``state`` holds (B, N) arrays ``v, isyn, rate, spike``,
     ``xq`` is (B, d). Returns ``(new_state, out (B, a) int64, spikes per sub-step (B, K))``.
     """
-    n, d = spec.n_neurons, spec.obs_dim
+    d = spec.obs_dim
     W, RW = spec.state_width, spec.rate_width
     sgn = spec.sign().astype(np.int64)
     m_in = np.asarray(masks["mask_in"]).astype(np.int64)

@@ -151,7 +151,7 @@ def test_register_map_is_consistent():
             assert m.decode(w.offset + 4 * (w.depth - 1)) == (w, w.depth - 1)
             assert m.decode(w.offset + w.size) is None or m.decode(w.offset + w.size)[0] is not w
         spans.sort()
-        for (a0, a1), (b0, _) in zip(spans, spans[1:]):
+        for (_, a1), (b0, _) in zip(spans, spans[1:], strict=False):
             assert a1 <= b0, "overlapping registers or windows"
         assert spans[-1][1] <= m.size and m.size & (m.size - 1) == 0
         assert m.decode(0x3) is None and m.decode(0xFC) is None
