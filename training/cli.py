@@ -1,0 +1,156 @@
+"""``evoconn train``: EC (or the ES-RSNN baseline) on a Brax task, with logs, curve, checkpoints.
+
+    evoconn train --env hopper --population 256 --generations 100 --out runs/hopper-ec
+    evoconn train --config paper-hopper --out runs/paper-hopper
+    evoconn train --resume runs/hopper-ec            # continue a killed run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+#: option -> TrainConfig field
+FIELDS = {
+    "env": "env", "algo": "algo", "model": "model", "backend_physics": "backend",
+    "population": "population", "eval_copies": "eval_copies", "generations": "generations",
+    "episode_len": "episode_len", "neurons": "neurons", "seed": "seed", "lr": "lr",
+    "clip_eps": "clip_eps", "sigma": "sigma", "weight_decay": "weight_decay",
+    "checkpoint_every": "checkpoint_every",
+}
+
+
+def register(sub, name: str) -> None:
+    from evoconn.training.trainer import BACKENDS, ENVS
+
+    p = sub.add_parser(name, help="train EC (or the ES baseline) on a Brax task",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="a preset (" + ", ".join(sorted(c.stem for c in
+                   CONFIG_DIR.glob("*.json"))) + ") or a JSON file; options given override it")
+    p.add_argument("--env", choices=ENVS, metavar="ENV", help=f"task: {', '.join(ENVS)}")
+    p.add_argument("--algo", choices=["ec", "es"], help="ec (default) or es (ES-RSNN baseline)")
+    p.add_argument("--model", choices=["int", "float"],
+                   help="score EC on the integer model (default, what the core runs) or the float one")
+    p.add_argument("--backend-physics", choices=BACKENDS, help="Brax backend (default positional)")
+    p.add_argument("--population", type=int, help="members per generation incl. evaluation copies")
+    p.add_argument("--eval-copies", type=int, help="deterministic evaluation members "
+                   "(default population/80, the paper's 128 of 10240)")
+    p.add_argument("--generations", type=int)
+    p.add_argument("--episode-len", type=int, help="episode cap (default 1000)")
+    p.add_argument("--neurons", type=int, help="N (default 256)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--lr", type=float, help="EC and ES learning rate (default 0.15)")
+    p.add_argument("--clip-eps", type=float, help="EC probability clip (default 1e-3)")
+    p.add_argument("--sigma", type=float, help="ES noise std (default 0.3)")
+    p.add_argument("--weight-decay", type=float, help="ES AdamW weight decay (default 0.1)")
+    p.add_argument("--checkpoint-every", type=int, help="generations between checkpoints (10)")
+    p.add_argument("--out", type=Path, help="run folder (metrics.jsonl, best/, checkpoint)")
+    p.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in this folder")
+    p.add_argument("--stop-after", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar; one line per 10%%")
+    p.set_defaults(func=run_train)
+
+
+def _preset(name: str) -> dict[str, Any]:
+    from evoconn.cli import CLIError
+
+    path = Path(name) if name.endswith(".json") else CONFIG_DIR / f"{name}.json"
+    if not path.exists():
+        known = ", ".join(sorted(c.stem for c in CONFIG_DIR.glob("*.json")))
+        raise CLIError(f"unknown config {name!r} (presets: {known}; or a path to a .json file)")
+    try:
+        d = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise CLIError(f"{path}: not valid JSON ({e})") from None
+    return {k: v for k, v in d.items() if not k.startswith("_")}
+
+
+def config_from_args(args: argparse.Namespace):
+    """(TrainConfig, out folder, resume?) from the options, a preset, or the run being resumed."""
+    from evoconn.training.trainer import ConfigError, TrainConfig
+
+    from evoconn.cli import CLIError
+
+    given = {f: getattr(args, o) for o, f in FIELDS.items() if getattr(args, o) is not None}
+    base: dict[str, Any] = {}
+    if args.resume is not None:
+        if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
+            raise CLIError("--out and --resume name different folders; give only --resume")
+        cfg_path = Path(args.resume) / "config.json"
+        if not cfg_path.exists():
+            raise CLIError(f"cannot resume {args.resume}: no config.json there")
+        base = json.loads(cfg_path.read_text())["config"]
+        out = Path(args.resume)
+    else:
+        if args.out is None:
+            raise CLIError("--out is required (or --resume RUN)")
+        out = Path(args.out)
+    if args.config:
+        base = {**base, **_preset(args.config)}
+    try:
+        cfg = TrainConfig.from_dict({**base, **given}) if base else TrainConfig(**given)
+        if "population" not in base and "population" not in given:
+            cfg = TrainConfig.from_dict({**cfg.to_dict(), "population": 256})  # CPU-sized default
+        if "generations" not in base and "generations" not in given:
+            cfg = TrainConfig.from_dict({**cfg.to_dict(), "generations": 100})
+        cfg.validate()
+    except (ConfigError, TypeError) as e:
+        raise CLIError(str(e)) from None
+    return cfg, out, args.resume is not None
+
+
+def run_train(args: argparse.Namespace) -> int:
+    cfg, out, resume = config_from_args(args)
+    from evoconn.training.trainer import ConfigError, Trainer, check_out_dir, check_resume, train
+    from tqdm import tqdm
+
+    from evoconn.cli import CLIError
+
+    # everything that can be refused is refused before the (slow) compile
+    if not resume:
+        if (out / "checkpoint.npz").exists() or (out / "metrics.jsonl").exists():
+            raise CLIError(f"{out} already holds a run; pass --resume {out} to continue it")
+        check_out_dir(out)
+    try:
+        trainer = Trainer(cfg)
+    except ConfigError as e:
+        raise CLIError(str(e)) from None
+    if resume:
+        check_resume(out, cfg, trainer.spec.hash)
+    start = 0
+    if resume:
+        import numpy as np
+
+        with np.load(out / "checkpoint.npz") as z:
+            start = json.loads(str(z["meta"]))["generation"]
+    print(f"evoconn train: {cfg.algo}-{cfg.model if cfg.algo == 'ec' else 'dense'} on {cfg.env} "
+          f"(brax backend {cfg.backend}), population {cfg.population} ({cfg.n_eval} eval copies), "
+          f"N={cfg.neurons}, {cfg.generations} generations -> {out}"
+          + (f" (resuming at generation {start})" if resume else ""), flush=True)
+    bar = tqdm(total=cfg.generations, initial=start, unit="gen", disable=args.no_progress,
+               dynamic_ncols=True)
+    best = [float("-inf")]
+
+    def progress(row: dict) -> None:
+        best[0] = max(best[0], row["train/fitness_max"])
+        bar.update(1)
+        bar.set_postfix_str(f"best {best[0]:.1f} mean {row['train/fitness_mean']:.1f} "
+                            f"eval {row['eval/fitness']:.1f} {row['env_steps_per_s']:.0f} steps/s",
+                            refresh=False)
+        if args.no_progress and (row["generation"] % max(1, cfg.generations // 10) == 0):
+            print(f"gen {row['generation']}: mean {row['train/fitness_mean']:.1f} "
+                  f"eval {row['eval/fitness']:.1f} env_steps {row['env_steps']} "
+                  f"wall {row['wall_time']:.0f}s", flush=True)
+
+    try:
+        train(cfg, out, resume=resume, progress_fn=progress, trainer=trainer,
+              stop_after=args.stop_after)
+    finally:
+        bar.close()
+    print(f"evoconn train: done; metrics in {out / 'metrics.jsonl'}, best artifact in "
+          f"{out / 'best'}, curve {out / 'learning_curve.png'}")
+    return 0
