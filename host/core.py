@@ -1,0 +1,479 @@
+"""The one host interface to an evoconn core, and its implementation over any register bus.
+
+:class:`Core` is what the rollout loop and population scoring are written against. Every backend
+implements it: :class:`RegisterCore` once for every bus (the board's MMIO, the RTL simulation's
+AXI4-Lite master, the in-memory :class:`~evoconn.host.bus.FakeBus`), and
+:class:`~evoconn.host.jax_core.JaxCore` directly on the JAX integer model (the reference).
+
+:class:`RegisterCore` follows :meth:`evoconn.spec.Spec.register_map` and nothing else: it checks
+ID, VERSION and SPEC_HASH before anything else, streams packed masks with block writes, writes the
+observation, starts one env step, polls STATUS for DONE with a timeout and reads the outputs.
+
+Imports numpy and the standard library only (board-safe).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from evoconn.spec import (
+    CORE_ID,
+    CORE_VERSION,
+    STATE_FIELDS,
+    Control,
+    RegisterMap,
+    Spec,
+    Status,
+    mask_rows,
+    pack_rows,
+    unpack_rows,
+)
+
+__all__ = [
+    "Bus",
+    "BusError",
+    "Core",
+    "CoreError",
+    "CoreFault",
+    "CoreStats",
+    "CoreTimeout",
+    "IdentityError",
+    "MissingDependency",
+    "RegisterCore",
+    "VerifyError",
+    "check_masks",
+    "check_xq",
+    "sign_extend",
+]
+
+
+# =====================================================================================
+# Errors
+# =====================================================================================
+
+
+class CoreError(RuntimeError):
+    """Anything that went wrong talking to a core. Subclasses say what."""
+
+
+class IdentityError(CoreError):
+    """The core at this address is not an evoconn core, or not the one for this spec."""
+
+
+class CoreTimeout(CoreError):
+    """The core did not raise DONE in time. The message dumps STATUS and CYCLES."""
+
+
+class CoreFault(CoreError):
+    """The core set its ERROR bit. ``status`` holds the decoded :class:`~evoconn.spec.Status`."""
+
+    def __init__(self, message: str, status: Status):
+        super().__init__(message)
+        self.status = status
+
+
+class BusError(CoreError):
+    """The bus answered SLVERR: a read of an unmapped address, or a write to one that is unmapped
+    or read-only. ``addr`` is the byte address, ``op`` 'read' or 'write'."""
+
+    def __init__(self, message: str, addr: int, op: str):
+        super().__init__(message)
+        self.addr = addr
+        self.op = op
+
+
+class VerifyError(CoreError):
+    """Words read back from a mask window differ from the words written."""
+
+
+class MissingDependency(CoreError, ImportError):
+    """A backend's heavy dependency (jax, pynq, cocotb) is not installed; names the extra."""
+
+
+def decode_status(value: int) -> str:
+    """``'BUSY|ERROR|ERR_BUSY (0x105)'``: the set STATUS flags by name, and the raw value."""
+    names = [f.name for f in Status if value & f.value]
+    unknown = value & ~sum(f.value for f in Status)
+    if unknown:
+        names.append(f"unknown bits 0x{unknown:x}")
+    return f"{'|'.join(names) or 'none'} (0x{value:x})"
+
+
+# =====================================================================================
+# The two protocols
+# =====================================================================================
+
+
+@runtime_checkable
+class Bus(Protocol):
+    """32-bit register access at byte addresses relative to the core's base.
+
+    A bus that sees SLVERR raises :class:`BusError`. Block transfers move ``n`` consecutive words
+    and must not be implemented as a Python loop of single transactions where the transport
+    offers better (the board's MMIO view, one AXI burst in simulation).
+    """
+
+    def read(self, addr: int) -> int: ...
+
+    def write(self, addr: int, value: int) -> None: ...
+
+    def write_block(self, addr: int, words: np.ndarray) -> None: ...
+
+    def read_block(self, addr: int, n: int) -> np.ndarray: ...
+
+
+@runtime_checkable
+class Core(Protocol):
+    """One network on one core: load its masks, reset, step, and look inside.
+
+    Integers only: observations come in quantized (:meth:`Spec.quantize_obs`) and outputs go out
+    as the core's int32 sums (:meth:`Spec.action_from_output` makes actions). State carries
+    across :meth:`step` calls until :meth:`reset_state`.
+    """
+
+    spec: Spec
+
+    def load_masks(self, masks: dict[str, np.ndarray]) -> None:
+        """Load one member: ``mask_in`` (2d, N), ``mask_h`` (N, N), ``mask_out`` (N, a) bool."""
+
+    def reset_state(self, v0: np.ndarray | None = None) -> None:
+        """Zero v, I_syn, rate and spikes; then set the membrane to ``v0`` (N,) ints if given."""
+
+    def step(self, xq: np.ndarray) -> np.ndarray:
+        """One env step on the quantized observation ``xq`` (d,); returns the (a,) int32 sums."""
+
+    def run(self, xq_seq: np.ndarray) -> np.ndarray:
+        """:meth:`step` over ``xq_seq`` (T, d); returns (T, a) int32."""
+
+    def read_state(self) -> dict[str, Any]:
+        """The neuron state for debugging: ``v, isyn, rate, i_in`` int32 (N,), ``spike`` bool (N,),
+        and ``spikes`` (fired during the last env step)."""
+
+
+# =====================================================================================
+# Checks shared by every backend
+# =====================================================================================
+
+
+def check_masks(spec: Spec, masks: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The three masks as bool arrays, checked against ``spec.mask_shapes`` (names what is wrong)."""
+    if not isinstance(masks, dict):
+        raise TypeError(f"masks must be a dict of mask_in/mask_h/mask_out, got {type(masks).__name__}")
+    out = {}
+    for k, shape in spec.mask_shapes.items():
+        if k not in masks:
+            raise ValueError(f"masks lack {k!r} (have {sorted(masks)})")
+        arr = np.asarray(masks[k])
+        if arr.shape != shape:
+            raise ValueError(f"{k} has shape {arr.shape}, this core needs {shape} "
+                             f"(N={spec.n_neurons}, d={spec.obs_dim}, a={spec.act_dim})")
+        if arr.dtype != np.bool_:
+            if not np.isin(arr, (0, 1)).all():
+                raise ValueError(f"{k} must be boolean (or 0/1), got values outside {{0, 1}}")
+            arr = arr.astype(bool)
+        out[k] = arr
+    return out
+
+
+def check_xq(spec: Spec, xq: Any) -> np.ndarray:
+    """A quantized observation as int64 (d,), refusing floats and values outside obs_width."""
+    arr = np.asarray(xq)
+    if arr.shape != (spec.obs_dim,):
+        raise ValueError(f"xq must have shape ({spec.obs_dim},), got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"xq must be integers (use spec.quantize_obs), got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    lo, hi = spec.obs_limits()
+    if arr.min() < lo or arr.max() > hi:
+        raise ValueError(f"xq must lie in [{lo}, {hi}] (obs_width={spec.obs_width}), got {arr.tolist()}")
+    return arr
+
+
+def check_v0(spec: Spec, v0: Any) -> np.ndarray:
+    """An initial membrane as int64 (N,), inside the state width."""
+    arr = np.asarray(v0)
+    if arr.shape != (spec.n_neurons,):
+        raise ValueError(f"v0 must have shape ({spec.n_neurons},), got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"v0 must be integers in state units, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    lo, hi = spec.state_limits()
+    if arr.min() < lo or arr.max() > hi:
+        raise ValueError(f"v0 must lie in [{lo}, {hi}] (state_width={spec.state_width})")
+    return arr
+
+
+def sign_extend(words: Any, width: int) -> np.ndarray:
+    """The low ``width`` bits of 32-bit words as signed int64 (works whether the core sign- or
+    zero-extends its narrower fields into the 32-bit word)."""
+    w = np.asarray(words, dtype=np.int64) & ((1 << width) - 1)
+    return np.where(w >= (1 << (width - 1)), w - (1 << width), w)
+
+
+def to_words(values: Any) -> np.ndarray:
+    """Signed ints as their 32-bit two's complement words (uint32)."""
+    return (np.asarray(values, dtype=np.int64) & 0xFFFFFFFF).astype(np.uint32)
+
+
+# =====================================================================================
+# Throughput accounting (FINN driver_base's throughput_test, per stage)
+# =====================================================================================
+
+STAGES = ("mask_upload", "obs_write", "compute_wait", "output_read", "state_io")
+
+
+@dataclasses.dataclass
+class CoreStats:
+    """Seconds per driver stage, transaction and byte counts, env steps and mask loads."""
+
+    seconds: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    bytes_to_core: int = 0
+    bytes_from_core: int = 0
+    transactions: int = 0
+    steps: int = 0
+    mask_loads: int = 0
+    polls: int = 0
+    cycles: int = 0  #: CYCLES summed over steps, when the core is asked to read it
+
+    def reset(self) -> None:
+        fresh = CoreStats()
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(fresh, f.name))
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# =====================================================================================
+# RegisterCore
+# =====================================================================================
+
+_SIZE_REGS = {"N_NEURONS": "n_neurons", "N_EXC": "n_exc", "OBS_DIM": "obs_dim", "ACT_DIM": "act_dim",
+              "SUBSTEPS": "substeps"}
+
+
+class RegisterCore:
+    """:class:`Core` in terms of a :class:`Bus` and the spec's register map.
+
+    Parameters
+    ----------
+    bus:
+        Any :class:`Bus`.
+    spec:
+        The spec the caller expects (e.g. the artifact's). The core's SPEC_HASH must equal its
+        hash, or the constructor raises :class:`IdentityError` naming both hashes and the sizes
+        that differ. ``None`` adopts the core's sizes with the default arithmetic, still checked
+        against SPEC_HASH.
+    verify:
+        Read every mask window back after loading and compare (raises :class:`VerifyError`).
+    timeout:
+        Seconds to wait for DONE after START before :class:`CoreTimeout`.
+    read_cycles:
+        Read CYCLES after every step into ``stats.cycles`` (one more bus read per step).
+    clear_errors:
+        Clear a stale ERROR left by an earlier session when attaching (one CONTROL write).
+    """
+
+    def __init__(self, bus: Bus, spec: Spec | None = None, verify: bool = False, timeout: float = 1.0,
+                 read_cycles: bool = False, clear_errors: bool = True):
+        self.bus = bus
+        self.verify = verify
+        self.timeout = float(timeout)
+        self.read_cycles = read_cycles
+        self.stats = CoreStats()
+        boot = RegisterMap(Spec(n_neurons=8, obs_dim=1, act_dim=1))  # fixed low registers only
+        reg = {name: boot.registers[name].offset for name in boot.registers}
+        ident = bus.read(reg["ID"])
+        if ident != CORE_ID:
+            raise IdentityError(
+                f"no evoconn core here: ID reads 0x{ident:08x}, expected 0x{CORE_ID:08x} ('EVOC'); "
+                "is the overlay loaded and the base address right?")
+        version = bus.read(reg["VERSION"])
+        if version >> 16 != CORE_VERSION >> 16:
+            raise IdentityError(
+                f"core VERSION {version >> 16}.{version & 0xFFFF} has another register map than this "
+                f"host ({CORE_VERSION >> 16}.{CORE_VERSION & 0xFFFF}); rebuild the bitstream or update "
+                "evoconn")
+        core_hash = bus.read(reg["SPEC_HASH"])
+        sizes = {field: bus.read(reg[r]) for r, field in _SIZE_REGS.items()}
+        self.lanes = bus.read(reg["LANES"])
+        if spec is None:
+            try:
+                spec = Spec(**sizes)
+            except ValueError as e:
+                raise IdentityError(f"the core reports sizes {sizes} that make no valid spec: {e}") from None
+            if spec.hash32 != core_hash:
+                raise IdentityError(
+                    f"core SPEC_HASH 0x{core_hash:08x} is not the default arithmetic for its sizes "
+                    f"{sizes} (that would be 0x{spec.hash32:08x}); pass the artifact's spec")
+        elif spec.hash32 != core_hash:
+            mine = {f: getattr(spec, f) for f in _SIZE_REGS.values()}
+            diff = [f"{f}: core {sizes[f]} vs expected {mine[f]}" for f in mine if sizes[f] != mine[f]]
+            what = ("sizes differ: " + ", ".join(diff)) if diff else (
+                "the sizes agree, so the arithmetic differs (widths, leaks, shifts or arithmetic version)")
+            raise IdentityError(
+                f"spec mismatch: the core's SPEC_HASH is 0x{core_hash:08x}, the expected spec's is "
+                f"0x{spec.hash32:08x} ({spec.hash[:16]}); {what}")
+        self.spec = spec
+        self.rmap = spec.register_map(self.lanes)
+        r = self.rmap.registers
+        w = self.rmap.windows
+        self._status = r["STATUS"].offset
+        self._control = r["CONTROL"].offset
+        self._cycles = r["CYCLES"].offset
+        self._spikes = r["SPIKES"].offset
+        self._win = {name: w[name] for name in w}
+        self._mask_windows = (("mask_in", w["MASK_IN"]), ("mask_h", w["MASK_H"]), ("mask_out", w["MASK_OUT"]))
+        self._out_width = w["OUT"].width
+        self.loaded = False
+        if clear_errors and bus.read(self._status) & Status.ERROR:
+            self._write(self._control, int(Control.CLEAR_ERROR))
+
+    # --- bus helpers with accounting ------------------------------------------------------
+    def _write(self, addr: int, value: int) -> None:
+        self.bus.write(addr, value)
+        self.stats.transactions += 1
+        self.stats.bytes_to_core += 4
+
+    def _read(self, addr: int) -> int:
+        self.stats.transactions += 1
+        self.stats.bytes_from_core += 4
+        return self.bus.read(addr)
+
+    def _write_block(self, addr: int, words: np.ndarray) -> None:
+        self.bus.write_block(addr, words)
+        self.stats.transactions += 1
+        self.stats.bytes_to_core += 4 * len(words)
+
+    def _read_block(self, addr: int, n: int) -> np.ndarray:
+        self.stats.transactions += 1
+        self.stats.bytes_from_core += 4 * n
+        return self.bus.read_block(addr, n)
+
+    # --- status ---------------------------------------------------------------------------
+    def status(self) -> Status:
+        """The decoded STATUS register."""
+        return Status(self._read(self._status))
+
+    def clear_error(self) -> None:
+        self._write(self._control, int(Control.CLEAR_ERROR))
+
+    def _fault(self, value: int, during: str) -> CoreFault:
+        st = Status(value)
+        why = []
+        if st & Status.ERR_BUSY:
+            why.append("a write arrived while the core was busy and was dropped")
+        if st & Status.ERR_NOT_LOADED:
+            why.append("START with no masks loaded since reset; nothing ran")
+        msg = (f"core reported ERROR during {during}: STATUS = {decode_status(value)}"
+               + (f": {'; '.join(why)}" if why else "") + ". Call clear_error() to go on.")
+        return CoreFault(msg, st)
+
+    def _check_idle(self, during: str) -> None:
+        value = self._read(self._status)
+        if value & Status.ERROR:
+            raise self._fault(value, during)
+        if value & Status.BUSY:
+            raise CoreError(f"core is busy before {during}: STATUS = {decode_status(value)}")
+
+    # --- Core -----------------------------------------------------------------------------
+    def load_masks(self, masks: dict[str, np.ndarray]) -> None:
+        t0 = time.perf_counter()
+        masks = check_masks(self.spec, masks)
+        rows = mask_rows(self.spec, masks)
+        packed = {k: pack_rows(rows[k]).ravel() for k, _ in self._mask_windows}
+        for key, win in self._mask_windows:
+            self._write_block(win.offset, packed[key])
+        self._check_idle("mask upload")  # a dropped mask write shows up as ERR_BUSY
+        if self.verify:
+            for key, win in self._mask_windows:
+                back = np.asarray(self._read_block(win.offset, win.depth), dtype=np.uint32)
+                bad = np.flatnonzero(back != packed[key])
+                if bad.size:
+                    i = int(bad[0])
+                    rw = self.spec.row_words
+                    raise VerifyError(
+                        f"{win.name} read back differs in {bad.size} of {win.depth} words; first at "
+                        f"word {i} (row {i // rw}, word {i % rw} of the row, address "
+                        f"0x{win.offset + 4 * i:x}): wrote 0x{int(packed[key][i]):08x}, "
+                        f"read 0x{int(back[i]):08x}")
+        self.loaded = True
+        self.stats.mask_loads += 1
+        self.stats.seconds["mask_upload"] += time.perf_counter() - t0
+
+    def reset_state(self, v0: np.ndarray | None = None) -> None:
+        t0 = time.perf_counter()
+        self._write(self._control, int(Control.RESET_STATE))
+        if v0 is not None:
+            v0 = check_v0(self.spec, v0)
+            # One block write of the whole STATE window: v in every neuron's first word, zeros in
+            # the read-only isyn/rate/i_in words (the core ignores writes there; RESET_STATE just
+            # zeroed them anyway). One burst instead of N single writes.
+            block = np.zeros((self.spec.n_neurons, len(STATE_FIELDS)), dtype=np.int64)
+            block[:, STATE_FIELDS.index("v")] = v0
+            self._write_block(self._win["STATE"].offset, to_words(block.ravel()))
+        self.stats.seconds["state_io"] += time.perf_counter() - t0
+
+    def step(self, xq: np.ndarray) -> np.ndarray:
+        st = self.stats
+        t0 = time.perf_counter()
+        xq = check_xq(self.spec, xq)
+        self._write_block(self._win["OBS"].offset, to_words(xq))
+        t1 = time.perf_counter()
+        self._write(self._control, int(Control.START))
+        deadline = t1 + self.timeout
+        while True:
+            value = self._read(self._status)
+            st.polls += 1
+            if value & Status.ERROR:
+                raise self._fault(value, f"env step {st.steps}")
+            if value & Status.DONE and not value & Status.BUSY:
+                break
+            if time.perf_counter() > deadline:
+                cycles = self._read(self._cycles)
+                raise CoreTimeout(
+                    f"core did not raise DONE within {self.timeout:g} s of START (env step "
+                    f"{st.steps}, {st.polls} polls): STATUS = {decode_status(value)}, CYCLES = "
+                    f"{cycles}. Is the clock running and the core out of reset?")
+        t2 = time.perf_counter()
+        words = self._read_block(self._win["OUT"].offset, self.spec.act_dim)
+        out = sign_extend(words, self._out_width).astype(np.int32)
+        if self.read_cycles:
+            st.cycles += self._read(self._cycles)
+        t3 = time.perf_counter()
+        st.seconds["obs_write"] += t1 - t0
+        st.seconds["compute_wait"] += t2 - t1
+        st.seconds["output_read"] += t3 - t2
+        st.steps += 1
+        return out
+
+    def run(self, xq_seq: np.ndarray) -> np.ndarray:
+        xq_seq = np.asarray(xq_seq)
+        return np.stack([self.step(x) for x in xq_seq]) if len(xq_seq) else np.zeros(
+            (0, self.spec.act_dim), np.int32)
+
+    def read_state(self) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        spec = self.spec
+        win = self._win["STATE"]
+        words = self._read_block(win.offset, win.depth).reshape(spec.n_neurons, len(STATE_FIELDS))
+        state: dict[str, Any] = {}
+        for i, name in enumerate(STATE_FIELDS):
+            width = spec.rate_width if name == "rate" else spec.state_width
+            state[name] = sign_extend(words[:, i], width).astype(np.int32)
+        spike_words = self._read_block(self._win["SPIKE"].offset, spec.row_words)
+        state["spike"] = unpack_rows(np.asarray(spike_words, np.uint32)[None, :], spec.n_neurons)[0]
+        state["spikes"] = self._read(self._spikes)
+        state["cycles"] = self._read(self._cycles)
+        state["status"] = Status(self._read(self._status))
+        self.stats.seconds["state_io"] += time.perf_counter() - t0
+        return state
+
+    def __repr__(self) -> str:
+        s = self.spec
+        return (f"RegisterCore(N={s.n_neurons}, d={s.obs_dim}, a={s.act_dim}, K={s.substeps}, "
+                f"lanes={self.lanes}, hash=0x{s.hash32:08x}, bus={type(self.bus).__name__})")

@@ -1,0 +1,182 @@
+"""RegisterCore on the fake bus: identity checks, masks, steps, state, faults; equal to the oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from evoconn.host.bus import FakeBus
+from evoconn.host.core import (
+    BusError,
+    Core,
+    CoreFault,
+    CoreTimeout,
+    IdentityError,
+    RegisterCore,
+    VerifyError,
+)
+
+from evoconn.spec import CORE_ID, Spec, Status, oracle_env_step, oracle_init_state
+
+from ..conftest import random_masks, random_xq
+
+SMALL = Spec(n_neurons=40, obs_dim=3, act_dim=3, substeps=5)
+
+
+def make(spec=SMALL, **kw):
+    bus = FakeBus(spec, **{k: kw.pop(k) for k in ("busy_polls", "spec_hash", "core_id", "lanes") if k in kw})
+    return bus, RegisterCore(bus, spec, **kw)
+
+
+def test_registercore_is_a_core():
+    _, core = make()
+    assert isinstance(core, Core)
+
+
+@pytest.mark.parametrize("busy_polls", [0, 3])
+def test_steps_equal_oracle_with_reset_in_the_middle(busy_polls):
+    rng = np.random.default_rng(1)
+    bus, core = make(busy_polls=busy_polls, verify=True)
+    masks = random_masks(SMALL, rng, 0.3)
+    core.load_masks(masks)
+    st = oracle_init_state(SMALL)
+    core.reset_state()
+    for t in range(12):
+        if t == 6:  # reset mid-episode with a membrane
+            v0 = rng.integers(0, SMALL.threshold, SMALL.n_neurons)
+            core.reset_state(v0)
+            st = oracle_init_state(SMALL, v0.tolist())
+        x = random_xq(SMALL, rng, extreme=True)
+        out = core.step(x)
+        st, want = oracle_env_step(SMALL, masks, st, x.tolist())
+        np.testing.assert_array_equal(out, np.asarray(want, np.int32))
+        assert out.dtype == np.int32
+    s = core.read_state()
+    np.testing.assert_array_equal(s["v"], st.v)
+    np.testing.assert_array_equal(s["isyn"], st.isyn)
+    np.testing.assert_array_equal(s["rate"], st.rate)
+    np.testing.assert_array_equal(s["spike"], np.asarray(st.spike, bool))
+    assert s["status"] & Status.DONE and s["status"] & Status.LOADED
+    assert s["spikes"] == bus.regs["SPIKES"] and s["cycles"] > 0
+
+
+def test_cycles_follow_the_cycle_model():
+    rng = np.random.default_rng(2)
+    bus, core = make(read_cycles=True)
+    masks = random_masks(SMALL, rng, 0.5)
+    core.load_masks(masks)
+    core.reset_state(rng.integers(0, 2 * SMALL.threshold, SMALL.n_neurons))
+    st = oracle_init_state(SMALL, core.read_state()["v"].tolist())
+    total = 0
+    for _ in range(4):
+        x = random_xq(SMALL, rng)
+        prev = sum(st.spike)
+        fired: list[int] = []
+        st, _ = oracle_env_step(SMALL, masks, st, x.tolist(), fired)
+        core.step(x)
+        total += bus.cycle_model.env_step_cycles(prev, fired)
+    assert core.stats.cycles == total
+
+
+def test_mask_upload_is_block_writes():
+    bus, core = make(Spec(n_neurons=64, obs_dim=5, act_dim=3, substeps=2))
+    before = bus.writes
+    core.load_masks(random_masks(core.spec, np.random.default_rng(0)))
+    assert bus.writes - before == 3  # one block per mask window
+
+
+def test_verify_catches_a_stuck_bit():
+    class StuckBit(FakeBus):
+        def read_block(self, addr, n):
+            words = super().read_block(addr, n).copy()
+            if addr == self.rmap.windows["MASK_H"].offset:
+                words[5] ^= 1 << 3
+            return words
+
+    spec = SMALL
+    core = RegisterCore(StuckBit(spec), spec, verify=True)
+    with pytest.raises(VerifyError, match=r"MASK_H .* first at word 5 \(row 2, word 1"):
+        core.load_masks(random_masks(spec, np.random.default_rng(0)))
+
+
+def test_identity_checks():
+    with pytest.raises(IdentityError, match="ID reads 0xdeadbeef"):
+        make(core_id=0xDEADBEEF)
+    other = Spec(n_neurons=48, obs_dim=3, act_dim=2, substeps=5)
+    with pytest.raises(IdentityError) as e:
+        RegisterCore(FakeBus(other), SMALL)
+    msg = str(e.value)
+    assert f"0x{other.hash32:08x}" in msg and f"0x{SMALL.hash32:08x}" in msg
+    assert "n_neurons: core 48 vs expected 40" in msg and "act_dim: core 2 vs expected 3" in msg
+    assert "obs_dim" not in msg
+    arith = Spec(n_neurons=40, obs_dim=3, act_dim=3, substeps=5, state_width=20)
+    with pytest.raises(IdentityError, match="sizes agree, so the arithmetic differs"):
+        RegisterCore(FakeBus(arith), SMALL)
+    # spec=None adopts the core's sizes when its hash is the default arithmetic's
+    assert RegisterCore(FakeBus(other)).spec == other
+    with pytest.raises(IdentityError, match="not the default arithmetic"):
+        RegisterCore(FakeBus(arith))
+
+
+def test_timeout_dumps_status_and_cycles():
+    bus, core = make(busy_polls=None, timeout=0.05)
+    core.load_masks(random_masks(SMALL, np.random.default_rng(0)))
+    with pytest.raises(CoreTimeout, match=r"STATUS = BUSY\|LOADED \(0x9\), CYCLES = 0"):
+        core.step(np.zeros(SMALL.obs_dim, np.int32))
+    # a write while busy is dropped and flagged; the fault names the flags
+    with pytest.raises(CoreFault, match="ERR_BUSY") as e:
+        core.load_masks(random_masks(SMALL, np.random.default_rng(1)))
+    assert e.value.status & Status.ERR_BUSY
+
+
+def test_start_with_nothing_loaded():
+    _, core = make()
+    with pytest.raises(CoreFault, match="ERR_NOT_LOADED.*no masks loaded") as e:
+        core.step(np.zeros(SMALL.obs_dim, np.int32))
+    assert e.value.status & Status.ERROR
+    core.clear_error()
+    assert not core.status() & Status.ERROR
+
+
+def test_bus_errors_for_unmapped_and_read_only():
+    bus, core = make()
+    out = bus.rmap.windows["OUT"].offset
+    with pytest.raises(BusError, match="read-only OUT"):
+        bus.write(out, 1)
+    with pytest.raises(BusError, match="read-only ID"):
+        bus.write(0, 1)
+    with pytest.raises(BusError, match="unmapped address 0xfc"):
+        bus.read(0xFC)
+    with pytest.raises(BusError, match="unmapped"):
+        bus.read(2)
+    obs = bus.rmap.windows["OBS"]
+    with pytest.raises(BusError, match="crosses the end of OBS|unmapped"):
+        bus.write_block(obs.offset, np.zeros(obs.depth + 1, np.uint32))
+
+
+def test_host_side_argument_checks():
+    _, core = make()
+    with pytest.raises(ValueError, match=r"mask_h has shape \(8, 8\), this core needs \(40, 40\)"):
+        core.load_masks({"mask_in": np.zeros((6, 40), bool), "mask_h": np.zeros((8, 8), bool),
+                         "mask_out": np.zeros((40, 3), bool)})
+    core.load_masks(random_masks(SMALL, np.random.default_rng(0)))
+    with pytest.raises(TypeError, match="quantize_obs"):
+        core.step(np.zeros(3))
+    lo, hi = SMALL.obs_limits()
+    with pytest.raises(ValueError, match=r"xq must lie in"):
+        core.step(np.array([hi + 1, 0, 0]))
+    with pytest.raises(ValueError, match="v0 must have shape"):
+        core.reset_state(np.zeros(3, int))
+
+
+def test_obs_and_state_words_sign_extend():
+    bus, core = make()
+    core.load_masks(random_masks(SMALL, np.random.default_rng(0)))
+    lo, _ = SMALL.obs_limits()
+    core.step(np.array([lo, -1, 5]))
+    obs = bus.rmap.windows["OBS"].offset
+    assert [bus.read(obs + 4 * i) for i in range(3)] == [lo & 0xFFFFFFFF, 0xFFFFFFFF, 5]
+    v0 = np.full(SMALL.n_neurons, -5)
+    core.reset_state(v0)
+    np.testing.assert_array_equal(core.read_state()["v"], v0)
+    assert bus.read(bus.rmap.windows["STATE"].offset) == (-5) & 0xFFFFFFFF
+    assert bus.read(0) == CORE_ID
