@@ -15,6 +15,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "spec": ("evoconn.cli_spec", "show the integer spec, its hash, register map and cycle model"),
     "bench": ("evoconn.cli_spec", "run a benchmark in bench/"),
+    "hw": ("evoconn.hw.cli", "the Amaranth core: export Verilog"),
     "train": ("evoconn.training.cli", "train EC (or the ES-RSNN baseline) on a Brax task"),
 }
 

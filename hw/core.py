@@ -81,16 +81,11 @@ class EvoconnCore(wiring.Component):
     """
 
     def __init__(self, spec: Spec, lanes: int = 16, *, fault: str | None = None):
-        if not isinstance(spec, Spec):
-            raise TypeError(f"spec must be an evoconn.spec.Spec, got {type(spec).__name__}")
-        if not isinstance(lanes, int) or isinstance(lanes, bool):
-            raise TypeError(f"lanes must be an int, got {lanes!r}")
-        n = spec.n_neurons
-        if not 1 <= lanes <= n or n % lanes:
-            divisors = [x for x in range(1, n + 1) if n % x == 0]
-            raise ValueError(f"lanes={lanes} must divide n_neurons={n}; choose one of {divisors}")
-        if fault not in FAULTS:
-            raise ValueError(f"fault must be one of {sorted(FAULTS, key=str)}, got {fault!r}")
+        try:
+            self._check_args(spec, lanes, fault)
+        except (TypeError, ValueError):
+            self._MustUse__silence = True  # a refused core is not an unused one
+            raise
         self.spec = spec
         self.lanes = lanes
         self.fault = fault
@@ -102,6 +97,19 @@ class EvoconnCore(wiring.Component):
         bound = spec.obs_dim << spec.obs_width
         assert bound <= (1 << (spec.in_sum_width - 1)) - 1, "input partial sums must fit"
         super().__init__(axil_members(self.regmap.addr_width))
+
+    @staticmethod
+    def _check_args(spec, lanes, fault) -> None:
+        if not isinstance(spec, Spec):
+            raise TypeError(f"spec must be an evoconn.spec.Spec, got {type(spec).__name__}")
+        if not isinstance(lanes, int) or isinstance(lanes, bool):
+            raise TypeError(f"lanes must be an int, got {lanes!r}")
+        n = spec.n_neurons
+        if not 1 <= lanes <= n or n % lanes:
+            divisors = [x for x in range(1, n + 1) if n % x == 0]
+            raise ValueError(f"lanes={lanes} must divide n_neurons={n}; choose one of {divisors}")
+        if fault not in FAULTS:
+            raise ValueError(f"fault must be one of {sorted(FAULTS, key=str)}, got {fault!r}")
 
     # ------------------------------------------------------------------------------------------
     def _decode(self, m, addr, prefix: str):

@@ -1,0 +1,33 @@
+"""``evoconn hw``: hardware commands (Verilog export)."""
+
+from __future__ import annotations
+
+import argparse
+
+from evoconn.cli_spec import add_spec_args, spec_from_args
+
+
+def register(sub, name: str) -> None:
+    p = sub.add_parser(name, help="the Amaranth core: export Verilog")
+    hw_sub = p.add_subparsers(dest="hw_command", metavar="HW_COMMAND", required=True)
+    v = hw_sub.add_parser("verilog", help="export the core as one flat Verilog module plus a manifest")
+    add_spec_args(v)
+    v.add_argument("--lanes", type=int, default=16, help="neuron updates per clock (default %(default)s)")
+    v.add_argument("--out", default="build/core.v", help="the .v file; the manifest goes beside it as .json")
+    v.add_argument("--fault", default=None, help=argparse.SUPPRESS)  # test only
+    v.set_defaults(func=run_verilog)
+
+
+def run_verilog(args: argparse.Namespace) -> int:
+    from evoconn.cli import CLIError
+
+    from .export import export_verilog
+
+    spec = spec_from_args(args)
+    try:
+        man = export_verilog(spec, args.lanes, args.out, fault=args.fault)
+    except (TypeError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    print(f"wrote {args.out} (module {man['module']}, lanes {man['lanes']}, spec {man['spec_hash'][:12]}) "
+          f"and its manifest")
+    return 0

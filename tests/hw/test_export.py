@@ -1,0 +1,39 @@
+"""``evoconn hw verilog``: one flat module with the standard AXI4-Lite port names, and a manifest."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from evoconn.hw.axil import AXIL_PORTS
+
+from evoconn.cli import main
+from evoconn.spec import Spec
+
+
+def test_verilog_export_and_manifest(tmp_path, capsys):
+    out = tmp_path / "core.v"
+    rc = main(["hw", "verilog", "--out", str(out), "--neurons", "16", "--obs-dim", "3",
+               "--act-dim", "5", "--substeps", "7", "--lanes", "4"])
+    assert rc == 0
+    text = out.read_text()
+    header = re.search(r"module evoconn_core\((.*?)\);", text, re.S)
+    assert header, "no module evoconn_core"
+    ports = {p.strip() for p in header.group(1).split(",")}
+    expected = {"clk", "rst"} | {"s_axil_" + name for name, _, _ in AXIL_PORTS}
+    assert ports == expected
+    man = json.loads((tmp_path / "core.json").read_text())
+    spec = Spec(n_neurons=16, obs_dim=3, act_dim=5, substeps=7)
+    assert man["spec_hash"] == spec.hash and man["spec"] == spec.to_dict()
+    assert man["lanes"] == 4 and man["module"] == "evoconn_core"
+    assert {p["name"] for p in man["ports"]} == expected
+    aw = man["addr_width"]
+    assert re.search(rf"input \[{aw - 1}:0\] s_axil_awaddr;", text)
+    assert re.search(r"output \[31:0\] s_axil_rdata;", text)
+
+
+def test_verilog_export_rejects_bad_lanes(tmp_path, capsys):
+    rc = main(["hw", "verilog", "--out", str(tmp_path / "x.v"), "--neurons", "16", "--lanes", "3"])
+    assert rc == 2
+    assert "lanes=3 must divide n_neurons=16" in capsys.readouterr().err
+    assert not (tmp_path / "x.v").exists()
