@@ -1,0 +1,193 @@
+"""The training run end to end on the fast task: learning, checkpoints, resume, sharding, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from evoconn.training.trainer import TrainConfig
+
+from evoconn.cli import CLIError, main
+
+FAST = dict(env="inverted_double_pendulum", neurons=16, episode_len=100)
+CLI_FAST = ["--env", "inverted_double_pendulum", "--neurons", "16", "--episode-len", "100"]
+TIMING = ("wall_time", "gen_time", "env_steps_per_s")
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(x) for x in (path / "metrics.jsonl").read_text().splitlines()]
+
+
+def _strip(rows):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+
+
+# --- user errors, refused before any work (unit tier) -----------------------------------------
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--env", "hopper", "--population", "2"], "population must be at least 3"),
+    (["--env", "hopper", "--algo", "es", "--population", "8", "--eval-copies", "1"], "even"),
+    (["--config", "paper-nosuchtask"], "unknown config"),
+])
+def test_cli_refuses_bad_config(tmp_path, capsys, argv, msg):
+    assert main(["train", *argv, "--out", str(tmp_path / "r")]) == 2
+    assert msg in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_refuses_unknown_env(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--env", "pong", "--out", str(tmp_path / "r")])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_cli_refuses_unwritable_out(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["train", *CLI_FAST, "--out", str(blocker / "run")]) == 2
+    assert "not writable" in capsys.readouterr().err
+
+
+def test_cli_refuses_resume_with_other_config_or_spec(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = TrainConfig(**FAST, population=8, generations=3)
+    (run / "checkpoint.npz").write_bytes(b"")
+    (run / "config.json").write_text(json.dumps({"config": cfg.to_dict(), "spec_hash": "0" * 64}))
+    # another population: refused with the field named
+    assert main(["train", "--resume", str(run), "--population", "16"]) == 2
+    assert "population: 8 there vs 16 now" in capsys.readouterr().err
+    # same config, but the run was made under another spec (hash)
+    assert main(["train", "--resume", str(run)]) == 2
+    assert "spec hash" in capsys.readouterr().err
+    # a folder that already holds a run is not overwritten without --resume
+    assert main(["train", *CLI_FAST, "--out", str(run)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_resume_needs_a_run(tmp_path):
+    from evoconn.training.cli import config_from_args, register
+    with pytest.raises(CLIError, match="no config.json"):
+        import argparse
+
+        p = argparse.ArgumentParser()
+        sub = p.add_subparsers()
+        register(sub, "train")
+        config_from_args(p.parse_args(["train", "--resume", str(tmp_path)]))
+
+
+# --- slow tier ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ec_learns_the_fast_task(tmp_path):
+    """EC on inverted_double_pendulum (N=16, pop 64, 100-step episodes) gains >= 25% in 25 gens."""
+    from evoconn.training.trainer import train
+
+    cfg = TrainConfig(**FAST, population=64, generations=25, seed=0, checkpoint_every=25)
+    rows = train(cfg, tmp_path / "run")
+    first = np.mean([r["train/fitness_mean"] for r in rows[:3]])
+    last = np.mean([r["train/fitness_mean"] for r in rows[-3:]])
+    assert last >= 1.25 * first, (first, last)
+    assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_checkpoint_and_best_artifact_round_trip(tmp_path):
+    import jax
+    from evoconn.training.trainer import Trainer, load_checkpoint, train
+
+    from evoconn.artifact import load_artifact
+
+    cfg = TrainConfig(**FAST, population=16, generations=2, checkpoint_every=1)
+    trainer = Trainer(cfg)
+    train(cfg, tmp_path / "run", trainer=trainer)
+    state, meta = load_checkpoint(tmp_path / "run" / "checkpoint.npz", trainer.init())
+    assert meta["generation"] == 2 and int(state.generation) == 2
+    art = load_artifact(tmp_path / "run" / "best")
+    assert art.manifest["env"] == cfg.env and art.manifest["backend"] == cfg.backend
+    assert art.manifest["brax_version"] and art.manifest["seed"] == 0
+    assert art.spec == trainer.spec and art.normalizer is not None
+    g = art.manifest["generation"]
+    assert 1 <= g <= 2
+    # the best masks are the deterministic masks of the probabilities they were scored with
+    for k in art.masks:
+        np.testing.assert_array_equal(art.masks[k], art.probs[k] > 0.5)
+    # generation 3 from the loaded state equals generation 3 from the state in memory
+    a, ma = trainer.generation(state, trainer.gen_key(2))
+    state2, _ = load_checkpoint(tmp_path / "run" / "checkpoint.npz", trainer.init())
+    b, mb = trainer.generation(state2, trainer.gen_key(2))
+    assert jax.device_get(ma) == jax.device_get(mb)
+
+
+@pytest.mark.slow
+def test_kill_and_resume_equals_uninterrupted(tmp_path):
+    args = [*CLI_FAST, "--population", "32", "--generations", "12", "--checkpoint-every", "1",
+            "--no-progress"]
+    cmd = [sys.executable, "-m", "evoconn.cli", "train", *args]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    full = subprocess.run([*cmd, "--out", str(tmp_path / "full")], env=env, capture_output=True,
+                          text=True, timeout=240)
+    assert full.returncode == 0, full.stderr
+    # the same run, killed (SIGKILL) once a few generations are logged, then resumed
+    p = subprocess.Popen([*cmd, "--out", str(tmp_path / "cut")], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "cut" / "metrics.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if log.exists() and len(log.read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    n_cut = len(log.read_text().splitlines())
+    assert 4 <= n_cut < 12, "the run was not killed mid-way"
+    res = subprocess.run([sys.executable, "-m", "evoconn.cli", "train", "--resume",
+                          str(tmp_path / "cut"), "--no-progress"], env=env, capture_output=True,
+                         text=True, timeout=240)
+    assert res.returncode == 0, res.stderr
+    assert "resuming at generation" in res.stdout
+    a, b = _strip(_rows(tmp_path / "full")), _strip(_rows(tmp_path / "cut"))
+    assert [r["generation"] for r in b] == list(range(1, 13))
+    assert a == b
+
+
+SHARD_SCRIPT = """
+import json, sys, jax
+from evoconn.training.trainer import Trainer, TrainConfig
+cfg = TrainConfig(env="inverted_double_pendulum", neurons=16, episode_len=60, population=16)
+out = {}
+for name, devs in (("one", jax.devices()[:1]), ("two", jax.devices())):
+    t = Trainer(cfg, devices=devs)
+    s = t.init()
+    rows = []
+    for g in range(2):
+        s, m = t.generation(s, t.gen_key(g))
+        rows.append({k: float(v) for k, v in m.items()})
+    rho = jax.device_get(s.algo.rho)
+    out[name] = {"rows": rows, "rho": {k: v.tolist() for k, v in rho.items()},
+                 "ndev": len(devs), "sharding": str(s.reset_pool.obs.sharding)}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_sharded_population_equals_unsharded():
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+           "JAX_PLATFORMS": "cpu"}
+    res = subprocess.run([sys.executable, "-c", SHARD_SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=240)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.splitlines()[-1])
+    assert out["one"]["ndev"] == 1 and out["two"]["ndev"] == 2
+    assert "pop" in out["two"]["sharding"]
+    assert out["one"]["rows"] == out["two"]["rows"]
+    assert out["one"]["rho"] == out["two"]["rho"]
