@@ -1,1 +1,51 @@
-"""evoconn.host."""
+"""evoconn.host: the one Core interface, its backends, rollouts and the board-side CLI.
+
+Imports numpy and the standard library only, so it works on a PYNQ-Z2 without JAX. Backends
+import their heavy dependency when constructed: :class:`~evoconn.host.jax_core.JaxCore` (jax),
+:class:`~evoconn.host.bus.MMIOBus` (pynq); the RTL simulation bus will import cocotb.
+"""
+
+from __future__ import annotations
+
+from evoconn.host.bus import FakeBus, MMIOBus, RecordingBus, ReplayBus, ReplayMismatch
+from evoconn.host.core import (
+    Bus,
+    BusError,
+    Core,
+    CoreError,
+    CoreFault,
+    CoreStats,
+    CoreTimeout,
+    IdentityError,
+    MissingDependency,
+    RegisterCore,
+    VerifyError,
+)
+
+__all__ = [
+    "Bus",
+    "BusError",
+    "Core",
+    "CoreError",
+    "CoreFault",
+    "CoreStats",
+    "CoreTimeout",
+    "FakeBus",
+    "IdentityError",
+    "JaxCore",
+    "MMIOBus",
+    "MissingDependency",
+    "RecordingBus",
+    "RegisterCore",
+    "ReplayBus",
+    "ReplayMismatch",
+    "VerifyError",
+]
+
+
+def __getattr__(name: str):
+    if name == "JaxCore":  # the module imports nothing heavy until a JaxCore is made
+        from evoconn.host.jax_core import JaxCore
+
+        return JaxCore
+    raise AttributeError(f"module 'evoconn.host' has no attribute {name!r}")
