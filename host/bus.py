@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from evoconn.host.core import BusError, MissingDependency, sign_extend
+from evoconn.host.core import BusError, CoreError, MissingDependency, sign_extend
 
 from evoconn.spec import (
     STATE_FIELDS,
@@ -377,7 +377,7 @@ class RecordingBus:
         return getattr(self.inner, name)
 
 
-class ReplayMismatch(AssertionError):
+class ReplayMismatch(CoreError, AssertionError):
     """A replayed session asked for a transaction other than the recorded one."""
 
 

@@ -90,7 +90,7 @@ class GymEnv:
             import gymnasium
         except ImportError as e:
             raise MissingDependency(f"Gymnasium environments need gymnasium ({e}); pip install "
-                                    "'evoconn[board]' (or 'evoconn[train]')") from None
+                                    "'evoconn[board]' (or 'evoconn[dev]')") from None
         try:
             self.env = gymnasium.make(name, **kwargs)
         except Exception as e:  # gymnasium raises several types for unknown or broken ids
