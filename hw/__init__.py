@@ -1,1 +1,16 @@
-"""evoconn.hw."""
+"""evoconn.hw: the Amaranth RSNN core, its AXI4-Lite target and the Verilog export.
+
+- :mod:`evoconn.hw.core`: :class:`~evoconn.hw.core.EvoconnCore`, sized from an
+  :class:`evoconn.spec.Spec` and ``lanes``; bit-exact with :func:`evoconn.spec.oracle_env_step`
+  and timed exactly as :class:`evoconn.spec.CycleModel` says.
+- :mod:`evoconn.hw.axil`: the AXI4-Lite target (independent AW/W/B/AR/R channels).
+- :mod:`evoconn.hw.export`, :mod:`evoconn.hw.cli`: ``evoconn hw verilog --out build/core.v``.
+
+The exported Verilog is one top module, ``evoconn_core``, with ports ``clk``, ``rst``
+(synchronous, active high) and the AXI4-Lite target ``s_axil_awaddr``, ``s_axil_awvalid``,
+``s_axil_awready``, ``s_axil_wdata``, ``s_axil_wstrb``, ``s_axil_wvalid``, ``s_axil_wready``,
+``s_axil_bresp``, ``s_axil_bvalid``, ``s_axil_bready``, ``s_axil_araddr``, ``s_axil_arvalid``,
+``s_axil_arready``, ``s_axil_rdata``, ``s_axil_rresp``, ``s_axil_rvalid``, ``s_axil_rready``
+(addresses are ``RegisterMap.addr_width`` bits wide, data 32 bits). cocotbext-axi attaches with
+``AxiLiteBus.from_prefix(dut, "s_axil")``.
+"""

@@ -224,3 +224,10 @@ def test_threshold_fault_caught():
         simulate(dut, bench)
     assert_array_equal(results[None], np.zeros(n, np.int64))
     assert results["threshold"].sum() == n
+
+
+def test_hopper_size_default_spec():
+    """The design point: N=256, d=11, a=3, K=33 (all defaults), lanes=16, two env steps."""
+    spec = Spec()
+    assert (spec.n_neurons, spec.obs_dim, spec.act_dim, spec.substeps) == (256, 11, 3, 33)
+    _episode(spec, lanes=16, seed=256, steps=2, p_mask=0.05, obs_scale=2.0)
