@@ -101,7 +101,7 @@ core.load_masks(masks)
 core.reset_state(v0)
 state = {"v": v0[None], **{k: np.zeros((1, spec.n_neurons), np.int64) for k in ("isyn", "rate", "spike")}}
 lo, hi = spec.obs_limits()
-for t in range(8):
+for _ in range(8):
     xq = rng.integers(lo, hi + 1, spec.obs_dim)
     out = core.step(xq)
     state, want, _ = numpy_env_step(spec, {k: v[None] for k, v in masks.items()}, state, xq[None])
