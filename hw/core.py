@@ -20,7 +20,18 @@ Architecture (one env step, START to DONE; the cycle counts are :class:`evoconn.
   transposed output mask into ``OUT[k]``, plus one cycle of read latency.
 
 The register file implements :class:`evoconn.spec.RegisterMap` exactly, behind the AXI4-Lite
-target of :mod:`evoconn.hw.axil`.
+target of :mod:`evoconn.hw.axil`. Bus behaviour beyond the table:
+
+- an unaligned or unmapped address, a write to a read-only register or window, and a write to a
+  STATE word other than v answer SLVERR (decoding comes first, busy or not);
+- while BUSY, a write to a writable window, START and RESET_STATE are dropped and set
+  ERROR | ERR_BUSY (response OKAY); CLEAR_ERROR is always obeyed;
+- registers (STATUS, CYCLES, ...) are readable at any time; a read of a window while BUSY is held
+  (no response) until the env step ends, then answers the final value;
+- RESET_STATE zeroes v, I_syn, rate, I_in and the spikes in ``N / lanes`` cycles; its write
+  response is held until the clear is done, so a following START never meets BUSY. RESET_STATE
+  together with START clears, then runs the step;
+- byte strobes are honoured for the mask windows; other writes take the whole word.
 """
 
 from __future__ import annotations
