@@ -1,0 +1,131 @@
+"""``evoconn hw synth`` and ``evoconn hw bitstream``: the synthesis and bitstream flows.
+
+Registered into the ``evoconn hw`` group by :mod:`evoconn.hw.cli`. The heavy modules (Amaranth,
+the tools) are imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from evoconn.cli_spec import add_spec_args, spec_from_args
+
+__all__ = ["register"]
+
+#: Exit code when the Vivado project was written but Vivado is not here to build it.
+EXIT_NO_VIVADO = 3
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    add_spec_args(p)
+    p.add_argument("--lanes", type=int, default=16, help="neuron updates per clock (default %(default)s)")
+    p.add_argument("--build-dir", default="build/hw", help="cache of build folders (default %(default)s)")
+    p.add_argument("--mask-ram", choices=["block", "auto"], default="block",
+                   help="block: mark the mask memories ram_style=block; auto: leave it to the tool")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def register(sub, name: str) -> None:
+    """Add the subcommand ``name`` ("synth" or "bitstream") to the ``evoconn hw`` subparsers."""
+    if name == "synth":
+        p = sub.add_parser(name, help="Yosys synth_xilinx utilization report (LUT, FF, BRAM, DSP)")
+        _common(p)
+        p.add_argument("--part", default="xc7z020", choices=["xc7z020"], help="(default %(default)s)")
+        p.set_defaults(func=run_synth)
+    elif name == "bitstream":
+        p = sub.add_parser(name, help="ECP5 bitstream with open tools, or the PYNQ-Z2 Vivado project")
+        _common(p)
+        g = p.add_mutually_exclusive_group(required=True)
+        g.add_argument("--target", choices=["ecp5"], help="open flow: synth_ecp5, nextpnr-ecp5, ecppack")
+        g.add_argument("--board", choices=["pynq-z2"], help="Vivado project (built where vivado is on PATH)")
+        p.add_argument("--device", default="LFE5U-85F", help="ECP5 part (default %(default)s)")
+        p.add_argument("--package", default="CABGA381", help="ECP5 package (default %(default)s)")
+        p.add_argument("--clock-mhz", type=float, default=100.0, help="target clock (default %(default)s)")
+        p.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default %(default)s)")
+        p.add_argument("--name", default="evoconn", help="base name of the .bit/.hwh (default %(default)s)")
+        p.add_argument("--base-address", type=lambda s: int(s, 0), default=0x4000_0000,
+                       help="AXI base address of the core (default 0x40000000)")
+        p.add_argument("--interconnect", choices=["smartconnect", "axi_interconnect"], default="smartconnect")
+        p.add_argument("--jobs", type=int, default=2, help="Vivado run jobs (default %(default)s)")
+        p.set_defaults(func=run_bitstream)
+    else:
+        raise ValueError(f"unknown flow command {name!r}")
+
+
+def _spec_lanes(args):
+    from evoconn.cli import CLIError
+
+    spec = spec_from_args(args)
+    n = spec.n_neurons
+    if args.lanes < 1 or n % args.lanes:
+        raise CLIError(f"lanes={args.lanes} must divide n_neurons={n}")
+    return spec, args.lanes
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from evoconn.cli import CLIError
+
+    from .synth import synthesize
+    from .toolchain import ToolError
+
+    spec, lanes = _spec_lanes(args)
+    try:
+        build = synthesize(spec, lanes, part=args.part, mask_ram=args.mask_ram, build_root=args.build_dir)
+    except ToolError as e:
+        raise CLIError(str(e)) from None
+    rep = build["report"]
+    if args.json:
+        print(json.dumps(rep, indent=1))
+        return 0
+    print(f"{'cached' if build.cached else 'built'}: {build.path / 'report.json'}  ({rep['tools']['yosys']})")
+    print(f"N={spec.n_neurons} lanes={lanes} on {rep['part']}:")
+    for k, v in rep["resources"].items():
+        print(f"  {k:7s} {v['count']:>9g} / {v['available']:<7d} {100 * v['share']:6.2f} %")
+    return 0
+
+
+def run_bitstream(args: argparse.Namespace) -> int:
+    from evoconn.cli import CLIError
+
+    from .toolchain import ToolError
+
+    spec, lanes = _spec_lanes(args)
+    if args.target == "ecp5":
+        from .ecp5 import bitstream_ecp5
+
+        try:
+            build = bitstream_ecp5(spec, lanes, device=args.device, package=args.package, freq_mhz=args.clock_mhz,
+                                   seed=args.seed, mask_ram=args.mask_ram, name=args.name,
+                                   build_root=args.build_dir)
+        except (ToolError, ValueError) as e:
+            raise CLIError(str(e)) from None
+        summary = json.loads((build.path / "summary.json").read_text())
+        if args.json:
+            print(json.dumps(summary, indent=1))
+            return 0
+        print(f"{'cached' if build.cached else 'built'}: {build.path / build['bitstream']}")
+        for clk, f in summary["fmax"].items():
+            print(f"  Fmax {clk}: {f['achieved_mhz']} MHz (target {f['constraint_mhz']} MHz, "
+                  f"{'met' if f['met'] else 'NOT met'})")
+        for k, v in summary["utilization"].items():
+            print(f"  {k:14s} {v['used']:>7d} / {v['available']}")
+        return 0
+
+    from .vivado import VivadoMissing, vivado_project
+
+    if args.mask_ram != "block":
+        raise CLIError("the Vivado flow always marks the mask memories ram_style=block")
+    try:
+        folder, man = vivado_project(spec, lanes, name=args.name, clock_mhz=args.clock_mhz,
+                                     base_address=args.base_address, interconnect=args.interconnect,
+                                     jobs=args.jobs, build_root=args.build_dir)
+    except VivadoMissing as e:
+        import sys
+
+        print(f"evoconn hw bitstream: {e}", file=sys.stderr)
+        return EXIT_NO_VIVADO
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    print(f"built: {folder / man['bitstream']} and {folder / man['hwh']}")
+    return 0
