@@ -16,6 +16,10 @@ def register(sub, name: str) -> None:
     v.add_argument("--out", default="build/core.v", help="the .v file; the manifest goes beside it as .json")
     v.add_argument("--fault", default=None, help=argparse.SUPPRESS)  # test only
     v.set_defaults(func=run_verilog)
+    from .flows_cli import register as register_flow  # synthesis and bitstream flows (hw/flows_cli.py)
+
+    for flow in ("synth", "bitstream"):
+        register_flow(hw_sub, flow)
 
 
 def run_verilog(args: argparse.Namespace) -> int:
