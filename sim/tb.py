@@ -1,0 +1,344 @@
+"""cocotb testbenches on the exported core: the RTL equals the JAX integer model, bit for bit.
+
+Run by :mod:`evoconn.sim.runner` (never import cocotb_tools here). The cases and their expected
+traces arrive as an ``.npz`` (``EVOCONN_SIM_CASES``, written by :mod:`evoconn.sim.verify`); the
+scoreboard's report goes to ``EVOCONN_SIM_REPORT`` as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, Timer
+from evoconn.host.core import BusError
+
+from evoconn.spec import CORE_ID, CORE_VERSION, STATE_FIELDS, Control, CycleModel, RegisterMap, Spec, Status, pack_rows
+from evoconn.spec import mask_rows as spec_mask_rows
+
+from .bus import AxilBus
+from .cases import Case, load_cases
+
+__all__ = ["EvoconnTB", "Scoreboard"]
+
+CLOCK_NS = 10
+
+
+def _s32(words) -> np.ndarray:
+    """32-bit words as signed ints (the core sign-extends signed fields into the word)."""
+    return np.asarray(words, dtype=np.uint32).view(np.int32).astype(np.int64)
+
+
+class Scoreboard:
+    """Exact comparison of expected and actual integers; keeps the first mismatches with context."""
+
+    def __init__(self, replay: str, keep: int = 20):
+        self.replay = replay
+        self.keep = keep
+        self.compared = 0
+        self.outputs = 0
+        self.state_words = 0
+        self.mismatches: list[dict] = []
+        self.failed_cases: list[int] = []
+
+    def compare(self, case: Case, step: int | None, what: str, expected, actual, *, when: str = "after",
+                fields: tuple[str, ...] | None = None) -> bool:
+        """Compare two integer arrays; ``fields`` names the last axis (then axis 0 is the neuron)."""
+        exp = np.asarray(expected, dtype=np.int64)
+        act = np.asarray(actual, dtype=np.int64)
+        self.compared += exp.size
+        if what == "out":
+            self.outputs += exp.size
+        elif what in ("state", "spike"):
+            self.state_words += exp.size
+        if exp.shape == act.shape and np.array_equal(exp, act):
+            return True
+        bad = np.argwhere(exp != act) if exp.shape == act.shape else [np.zeros(exp.ndim, int)]
+        for pos in list(bad)[: max(1, self.keep - len(self.mismatches))]:
+            pos = tuple(int(p) for p in pos)
+            rec = {"case": case.index, "kind": case.kind, "case_seed": case.seed, "env_step": step,
+                   "when": when, "what": what, "expected": int(exp[pos]) if exp.shape == act.shape else exp.tolist(),
+                   "actual": int(act[pos]) if exp.shape == act.shape else act.tolist(),
+                   "mismatching": int(len(bad)) if exp.shape == act.shape else -1}
+            if fields is not None:
+                rec["neuron"], rec["field"] = pos[0], fields[pos[1]] if len(pos) > 1 else what
+            elif what == "spike":
+                rec["word"] = pos[0]
+            elif exp.ndim:
+                rec["index"] = pos[0]
+            self.mismatches.append(rec)
+        if case.index not in self.failed_cases:
+            self.failed_cases.append(case.index)
+        return False
+
+    def describe(self, rec: dict) -> str:
+        where = f"case {rec['case']} ({rec['kind']}, case seed {rec['case_seed']}), env step {rec['env_step']}"
+        where += " (state read right after RESET_STATE)" if rec["when"] == "reset" else ""
+        what = rec["what"]
+        if "neuron" in rec:
+            what = f"neuron {rec['neuron']} {rec['field']}"
+        elif "word" in rec:
+            what = f"SPIKE word {rec['word']} (neurons {32 * rec['word']}..{32 * rec['word'] + 31})"
+        elif "index" in rec:
+            what = f"{rec['what']}[{rec['index']}]"
+        exp, act = rec["expected"], rec["actual"]
+        extra = f" ({rec['mismatching']} words differ)" if rec["mismatching"] > 1 else ""
+        return (f"{where}: {what} expected {exp} got {act}{extra}; sub-step: not visible on the bus "
+                f"(state is read after the K-th), find it in the waves (ctrl FSM, 'sub')")
+
+    def summary(self) -> str:
+        if not self.mismatches:
+            return f"{self.compared} integers compared, no mismatch"
+        first = self.mismatches[0]
+        lines = [f"RTL != JAX model: {len(self.mismatches)} mismatch(es) kept, cases {self.failed_cases}",
+                 "first: " + self.describe(first)]
+        lines += ["  also: " + self.describe(r) for r in self.mismatches[1:5]]
+        lines.append("replay just that case with waves: " + self.replay.format(case=first["case"]))
+        return "\n".join(lines)
+
+
+class EvoconnTB:
+    """Clock, reset, AXI4-Lite bus, the reference trace and the scoreboard, around one core.
+
+    The core's sizes are read back from its registers (:meth:`identify`); the register map used from
+    then on is built from those values, not from the case file.
+    """
+
+    def __init__(self, dut, *, pauses: float = 0.2, idle: float = 0.2, seed: int = 0, replay: str = ""):
+        self.dut = dut
+        self.clk = dut.clk
+        Clock(dut.clk, CLOCK_NS, unit="ns").start()
+        dut.rst.value = 1
+        self.bus = AxilBus(dut, dut.clk, dut.rst, pauses=pauses, idle=idle, seed=seed)
+        self.sb = Scoreboard(replay)
+        self.rmap: RegisterMap | None = None
+        self.spec: Spec | None = None
+        self.lanes = 0
+        self.steps = 0
+        self.dut_cycles = 0  # CYCLES summed over env steps
+
+    # --- plumbing -----------------------------------------------------------------------------------
+    async def reset(self) -> None:
+        self.dut.rst.value = 1
+        await ClockCycles(self.clk, 4)
+        self.dut.rst.value = 0
+        await ClockCycles(self.clk, 2)
+
+    def now_cycles(self) -> int:
+        return int(cocotb.simtime.get_sim_time(unit="ns")) // CLOCK_NS
+
+    def addr(self, name: str, word: int = 0) -> int:
+        return self.rmap[name].offset + 4 * word
+
+    async def reg(self, name: str) -> int:
+        return await self.bus.read(self.addr(name))
+
+    async def control(self, bits: Control) -> None:
+        await self.bus.write(self.addr("CONTROL"), int(bits))
+
+    # --- identity ----------------------------------------------------------------------------------
+    async def identify(self, expect: Spec, expect_lanes: int) -> RegisterMap:
+        """Read ID, VERSION, SPEC_HASH and the sizes; check them against the spec the cases assume."""
+        self.rmap = RegisterMap(Spec(n_neurons=8, obs_dim=1, act_dim=1))  # registers sit at fixed offsets
+        ident = await self.reg("ID")
+        assert ident == CORE_ID, f"ID reads 0x{ident:08x}, expected 0x{CORE_ID:08x}: not an evoconn core"
+        version = await self.reg("VERSION")
+        assert version == CORE_VERSION, f"VERSION reads 0x{version:08x}, expected 0x{CORE_VERSION:08x}"
+        sizes = {name: await self.reg(name) for name in
+                 ("N_NEURONS", "N_EXC", "OBS_DIM", "ACT_DIM", "SUBSTEPS", "LANES", "ROW_WORDS")}
+        widths = {k: v for k, v in expect.to_dict().items()
+                  if k not in ("n_neurons", "n_exc", "obs_dim", "act_dim", "substeps")}
+        spec = Spec.from_dict(widths | {"n_neurons": sizes["N_NEURONS"], "n_exc": sizes["N_EXC"],
+                                        "obs_dim": sizes["OBS_DIM"], "act_dim": sizes["ACT_DIM"],
+                                        "substeps": sizes["SUBSTEPS"]})
+        assert sizes["ROW_WORDS"] == spec.row_words, f"ROW_WORDS {sizes['ROW_WORDS']} != {spec.row_words}"
+        h = await self.reg("SPEC_HASH")
+        assert h == spec.hash32, (f"SPEC_HASH 0x{h:08x} != 0x{spec.hash32:08x}, the hash of the spec read from the "
+                                  f"size registers with the case file's widths")
+        assert spec == expect, f"the core runs {spec.diff(expect)} (core, cases): regenerate the cases"
+        assert sizes["LANES"] == expect_lanes, f"LANES {sizes['LANES']} != {expect_lanes}"
+        self.spec, self.lanes = spec, sizes["LANES"]
+        self.rmap = RegisterMap(spec, self.lanes)
+        self.cycle_model = CycleModel(spec, self.lanes)
+        return self.rmap
+
+    # --- the core's operations ---------------------------------------------------------------------
+    async def load_masks(self, case: Case) -> None:
+        rows = spec_mask_rows(self.spec, {"mask_in": case.mask_in, "mask_h": case.mask_h,
+                                          "mask_out": case.mask_out})
+        for name, key in (("MASK_IN", "mask_in"), ("MASK_H", "mask_h"), ("MASK_OUT", "mask_out")):
+            await self.bus.write_block(self.addr(name), pack_rows(rows[key]).reshape(-1))
+
+    async def write_v(self, v0) -> None:
+        """Membrane through the STATE window: word 4j of neuron j (the other three are read-only)."""
+        for j, v in enumerate(np.asarray(v0).tolist()):
+            await self.bus.write(self.addr("STATE", len(STATE_FIELDS) * j), int(v))
+
+    async def read_state(self) -> tuple[np.ndarray, np.ndarray]:
+        n = self.spec.n_neurons
+        words = await self.bus.read_block(self.addr("STATE"), len(STATE_FIELDS) * n)
+        spike = await self.bus.read_block(self.addr("SPIKE"), self.spec.row_words)
+        return _s32(words).reshape(n, len(STATE_FIELDS)), spike
+
+    async def wait_done(self, expect_cycles: int, what: str) -> int:
+        """Poll STATUS until BUSY drops; returns STATUS. Polls sparsely to keep the bus quiet."""
+        gap = max(8, expect_cycles // 4)
+        limit = 4 * expect_cycles + 1000
+        t0 = self.now_cycles()
+        while True:
+            status = await self.reg("STATUS")
+            if not status & Status.BUSY:
+                return status
+            if self.now_cycles() - t0 > limit:
+                raise AssertionError(f"{what}: still BUSY after {limit} cycles (model: {expect_cycles})")
+            await Timer(gap * CLOCK_NS, unit="ns")
+
+    # --- one case ----------------------------------------------------------------------------------
+    async def run_case(self, case: Case) -> bool:
+        sb, spec = self.sb, self.spec
+        await self.control(Control.RESET_STATE | Control.CLEAR_ERROR)
+        await self.load_masks(case)
+        if case.v0 is not None:
+            await self.write_v(case.v0)
+        ok = True
+        for s in range(len(case.xq)):
+            if s in case.reset_before:
+                await self.control(Control.RESET_STATE)
+                st, spike = await self.read_state()
+                ok &= sb.compare(case, s, "state", np.zeros((spec.n_neurons, 3)), st[:, :3], when="reset",
+                                 fields=STATE_FIELDS[:3])
+                ok &= sb.compare(case, s, "spike", np.zeros(spec.row_words), spike, when="reset")
+            await self.bus.write_block(self.addr("OBS"), case.xq[s])
+            await self.control(Control.START)
+            status = await self.wait_done(int(case.cycles[s]), f"case {case.index} env step {s}")
+            ok &= sb.compare(case, s, "STATUS", int(Status.DONE | Status.LOADED), status)
+            out = _s32(await self.bus.read_block(self.addr("OUT"), spec.act_dim))
+            ok &= sb.compare(case, s, "out", case.out[s], out)
+            cycles = await self.reg("CYCLES")
+            self.dut_cycles += cycles
+            ok &= sb.compare(case, s, "CYCLES", case.cycles[s], cycles)
+            ok &= sb.compare(case, s, "SPIKES", case.spikes[s], await self.reg("SPIKES"))
+            if s in case.state_after:
+                st, spike = await self.read_state()
+                ok &= sb.compare(case, s, "state", case.state[s], st, fields=STATE_FIELDS)
+                ok &= sb.compare(case, s, "spike", case.spike_words[s], spike)
+            self.steps += 1
+            if not ok:
+                return False  # the rest of a diverged episode says nothing new
+        return ok
+
+
+def _replay_cmd(meta: dict) -> str:
+    return meta.get("replay", "")
+
+
+@cocotb.test()
+async def test_model(dut):
+    """Every case of the case file: outputs, state, spikes, STATUS and CYCLES equal the reference."""
+    spec, lanes, cases, meta = load_cases(Path(os.environ["EVOCONN_SIM_CASES"]))
+    tb = EvoconnTB(dut, pauses=meta["pauses"], idle=meta["pauses"], seed=meta["seed"], replay=_replay_cmd(meta))
+    await tb.reset()
+    await tb.identify(spec, lanes)
+    c0, t0 = tb.now_cycles(), time.perf_counter()
+    for case in cases:
+        await tb.run_case(case)
+    wall = time.perf_counter() - t0
+    report = {"cases": len(cases), "steps": tb.steps, "compared": tb.sb.compared, "outputs": tb.sb.outputs,
+              "state_words": tb.sb.state_words, "mismatches": tb.sb.mismatches,
+              "failed_cases": tb.sb.failed_cases, "sim_cycles": tb.now_cycles() - c0,
+              "step_cycles": tb.dut_cycles, "wall_s": wall, "bus_reads": tb.bus.reads,
+              "bus_writes": tb.bus.writes, "summary": tb.sb.summary()}
+    Path(os.environ["EVOCONN_SIM_REPORT"]).write_text(json.dumps(report, indent=1) + "\n")
+    assert not tb.sb.mismatches, tb.sb.summary()
+
+
+async def _expect_error(coro, what: str) -> None:
+    try:
+        await coro
+    except BusError:
+        return
+    raise AssertionError(f"{what}: answered OKAY, expected an error response (SLVERR/DECERR)")
+
+
+@cocotb.test()
+async def test_protocol(dut):
+    """Bus errors, refused writes while busy, START with nothing loaded."""
+    spec, lanes, cases, meta = load_cases(Path(os.environ["EVOCONN_SIM_CASES"]))
+    tb = EvoconnTB(dut, pauses=meta["pauses"], idle=meta["pauses"], seed=meta["seed"] + 1)
+    await tb.reset()
+    rmap = await tb.identify(spec, lanes)
+    status = await tb.reg("STATUS")
+    assert status == 0, f"STATUS after reset: 0x{status:x}, expected 0"
+
+    # START with nothing loaded: ERROR|ERR_NOT_LOADED, nothing runs
+    await tb.bus.write_block(tb.addr("OBS"), np.ones(spec.obs_dim, np.int32))
+    await tb.control(Control.START)
+    await ClockCycles(tb.clk, 5)
+    status = await tb.reg("STATUS")
+    assert status == Status.ERROR | Status.ERR_NOT_LOADED, f"START unloaded: STATUS 0x{status:x}"
+    assert await tb.reg("CYCLES") == 0, "START with nothing loaded ran an env step"
+    assert _s32(await tb.bus.read_block(tb.addr("OUT"), spec.act_dim)).tolist() == [0] * spec.act_dim
+    await tb.control(Control.CLEAR_ERROR)
+    assert await tb.reg("STATUS") == 0, "CLEAR_ERROR left bits set"
+
+    # unmapped addresses, and writes to read-only ones, answer an error
+    rng = np.random.default_rng(meta["seed"])
+    unmapped = [a for a in range(0, rmap.size, 4) if rmap.decode(a) is None]
+    picks = sorted(set(rng.choice(unmapped, size=min(24, len(unmapped)), replace=False).tolist())
+                   | {unmapped[0], unmapped[-1]})
+    for a in picks:
+        await _expect_error(tb.bus.read(a), f"read of unmapped 0x{a:x}")
+        await _expect_error(tb.bus.write(a, 0x5A5A5A5A), f"write to unmapped 0x{a:x}")
+    for name in ("ID", "STATUS", "N_NEURONS", "CYCLES"):
+        await _expect_error(tb.bus.write(tb.addr(name), 0), f"write to read-only {name}")
+    await _expect_error(tb.bus.write(tb.addr("OUT"), 1), "write to read-only OUT")
+    await _expect_error(tb.bus.write(tb.addr("STATE", 1), 1), "write to read-only STATE isyn word")
+    assert await tb.reg("ID") == CORE_ID
+    for name, value in rmap.constants().items():
+        got = await tb.reg(name)
+        assert got == value, f"{name} reads {got}, expected {value}"
+
+    # load a case; read the masks back. A hardware reset keeps the neuron state memories (block RAM,
+    # and test_model may have run before in this simulation): RESET_STATE zeroes them.
+    await tb.control(Control.RESET_STATE)
+    case = cases[0]
+    await tb.load_masks(case)
+    if case.v0 is not None:
+        await tb.write_v(case.v0)
+    rows = spec_mask_rows(spec, {"mask_in": case.mask_in, "mask_h": case.mask_h, "mask_out": case.mask_out})
+    for name, key in (("MASK_IN", "mask_in"), ("MASK_H", "mask_h"), ("MASK_OUT", "mask_out")):
+        want = pack_rows(rows[key]).reshape(-1)
+        got = await tb.bus.read_block(tb.addr(name), want.size)
+        assert np.array_equal(got, want), f"{name} reads back differently"
+    assert await tb.reg("STATUS") == Status.LOADED
+
+    # while busy: a mask write, an OBS write, START and RESET_STATE are refused and flagged
+    h0 = int(await tb.bus.read(tb.addr("MASK_H")))
+    obs0 = _s32(await tb.bus.read_block(tb.addr("OBS"), spec.obs_dim))
+    await tb.bus.write_block(tb.addr("OBS"), case.xq[0])
+    await tb.control(Control.START)
+    status = await tb.reg("STATUS")
+    assert status & Status.BUSY, f"STATUS right after START: 0x{status:x}, expected BUSY"
+    await tb.bus.write(tb.addr("MASK_H"), ~h0 & ((1 << min(32, spec.n_neurons)) - 1))
+    status = await tb.reg("STATUS")
+    assert status & Status.BUSY, f"the env step ended before the busy checks (0x{status:x}): lengthen it"
+    assert status == Status.BUSY | Status.LOADED | Status.ERROR | Status.ERR_BUSY, \
+        f"mask write while busy: STATUS 0x{status:x}"
+    await tb.bus.write_block(tb.addr("OBS"), np.full(spec.obs_dim, 7, np.int32))
+    await tb.control(Control.START)
+    await tb.control(Control.RESET_STATE)
+    status = await tb.wait_done(int(case.cycles[0]), "busy checks")
+    assert status == Status.DONE | Status.LOADED | Status.ERROR | Status.ERR_BUSY, f"after busy: 0x{status:x}"
+    assert await tb.bus.read(tb.addr("MASK_H")) == h0, "a mask write while busy was not dropped"
+    assert _s32(await tb.bus.read_block(tb.addr("OBS"), spec.obs_dim)).tolist() == case.xq[0].tolist(), \
+        f"an OBS write while busy was not dropped (before the step: {obs0.tolist()})"
+    assert await tb.reg("CYCLES") == case.cycles[0], "the refused START/RESET_STATE changed the running step"
+    out = _s32(await tb.bus.read_block(tb.addr("OUT"), spec.act_dim))
+    assert out.tolist() == case.out[0].tolist(), f"OUT {out.tolist()} != {case.out[0].tolist()}"
+    await tb.control(Control.CLEAR_ERROR)
+    assert await tb.reg("STATUS") == Status.DONE | Status.LOADED
