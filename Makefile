@@ -10,7 +10,10 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # Test workers: both cores by default.
 JOBS   ?= 2
 
-.PHONY: help setup sysdeps train test test-fast lint bench clean
+BOARD  := .venv-board
+BOARD_STAMP := $(BOARD)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: help setup sysdeps board-env train test test-fast lint bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,12 +32,22 @@ sysdeps:  ## install Icarus Verilog from Debian if it is missing (needs root or 
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q iverilog; }
 
+$(BOARD_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BOARD)
+	$(BOARD)/bin/python -m pip install --quiet --upgrade pip
+	$(BOARD)/bin/python -m pip install --quiet -e '.[board]' 'pytest==9.2.0' 'hypothesis==6.170.17'
+	rm -f $(BOARD)/.installed-*
+	touch $@
+
+board-env: $(BOARD_STAMP)  ## a second venv as on a PYNQ board: numpy<2 and the real pynq, no JAX
+
 train: setup  ## set up, then train EC on the simulated core (the main job)
 	$(BIN)/evoconn bench model --population 256 --steps 3
 
-test: setup  ## set up, then run ruff and every test tier this machine can run
+test: setup board-env  ## set up, then run ruff and every test tier this machine can run
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n $(JOBS) -m "not board"
+	$(BOARD)/bin/python -m pytest -q -p no:cacheprovider tests/test_spec.py tests/test_artifact.py
+	EVOCONN_REQUIRE_BOARD_ENV=1 $(BIN)/pytest -n $(JOBS) -m "not board"
 
 test-fast: setup  ## unit tier only
 	$(BIN)/pytest -n $(JOBS) -m "not rtl and not slow and not synth and not board"
