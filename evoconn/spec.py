@@ -571,7 +571,7 @@ class Control(enum.IntFlag):
     """CONTROL register bits (write 1 to act; reads as 0)."""
 
     START = 1 << 0  #: run one env step on the observation window
-    RESET_STATE = 1 << 1  #: zero v, I_syn, rate and spikes (masks are kept)
+    RESET_STATE = 1 << 1  #: zero v, I_syn, rate, I_in and spikes (masks and OBS are kept)
     CLEAR_ERROR = 1 << 2  #: clear ERROR and its cause bits
 
 
@@ -628,6 +628,10 @@ class RegisterMap:
     Byte addresses, 32-bit data. Registers occupy 0x000-0x0FF; each window is aligned to a power
     of two at least its size, in the order listed, after 0x100. Reads of an address that is
     neither a register nor inside a window, and writes to a read-only address, answer SLVERR.
+
+    A hardware reset returns the registers to their reset values and clears STATUS (LOADED
+    included); it does not clear the memories (masks, neuron state), so the host issues
+    CONTROL.RESET_STATE before the first env step.
     """
 
     # name, offset, access, doc; widths and reset values come from the spec
@@ -675,7 +679,8 @@ class RegisterMap:
              "output sums of the last env step, one signed word per action"),
             ("STATE", n * len(STATE_FIELDS), max(spec.state_width, spec.rate_width), Access.RW, True,
              len(STATE_FIELDS),
-             "neuron j at word 4j: v, isyn, rate, i_in (signed); only v is writable, when idle"),
+             "neuron j at word 4j: v, isyn, rate, i_in (signed); v is writable when idle, writes to "
+             "the other words are accepted and ignored (so v0 goes in one block write)"),
             ("SPIKE", rw, 32, Access.RO, False, 1, "spikes of the last sub-step, bit j = neuron j"),
         ]
         self.windows: dict[str, Window] = {}

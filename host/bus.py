@@ -64,7 +64,7 @@ class FakeBus:
       writable (truncated to ``state_width``); writes to the other three words are accepted and
       ignored, so the host may write the whole window in one burst.
     - CONTROL: CLEAR_ERROR clears ERROR, ERR_BUSY and ERR_NOT_LOADED first; then RESET_STATE zeroes
-      v, isyn, rate and spikes (masks, OBS and i_in are kept); then START runs one env step.
+      v, isyn, rate, i_in and spikes (masks and OBS are kept); then START runs one env step.
       START with nothing loaded sets ERROR|ERR_NOT_LOADED and runs nothing.
     - Busy: after START the core is BUSY for ``busy_polls`` reads of STATUS (0: DONE on the first
       read; ``None``: forever, a hung core). Any write to a window, and START or RESET_STATE, while
@@ -245,6 +245,7 @@ class FakeBus:
         if c & Control.RESET_STATE:
             for k in self._state:
                 self._state[k][:] = 0
+            self._i_in[:] = 0
         if c & Control.START:
             if not self.regs["STATUS"] & Status.LOADED:
                 self._flag(Status.ERR_NOT_LOADED)
