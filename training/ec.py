@@ -8,7 +8,7 @@ works), each entry the probability that the connection exists.
 One update, for n sampled members with masks θ_i ~ Bernoulli(ρ) and fitness F_i::
 
     u_i = rank(F_i) / (n - 1) - 0.5
-    g   = (1/n) Σ_i u_i (θ_i - ρ)
+    g   = (1/n) Σ_i u_i (θ_i - ρ)            (computed exactly from integer sums, see tell)
     ρ  <- clip(ρ + Adam(lr, b1, b2, eps) step along g, clip_eps, 1 - clip_eps)
 
 Evaluation copies use the deterministic mask θ = (ρ > 0.5).
@@ -87,13 +87,20 @@ def centered_ranks(fitness: jax.Array) -> jax.Array:
 
 def tell(params: ECParams, state: ECState, theta: Tree, fitness: jax.Array) -> tuple[ECState, dict]:
     """One NES step from the sampled masks ``theta`` and their ``fitness`` (higher is better)."""
-    u = centered_ranks(fitness)
     n = fitness.shape[0]
+    if n > 46340:
+        raise ValueError(f"the exact integer gradient supports up to 46340 members, got {n}")
+    ranks = jnp.argsort(jnp.argsort(fitness, stable=True), stable=True).astype(jnp.int32)
 
     def grad(th, r):
-        # (1/n) Σ u_i (θ_i - ρ) = (u · θ)/n - ρ·mean(u); mean(u) is 0 but kept for exactness.
-        d = th.astype(jnp.float32) - r
-        return jnp.tensordot(u, d, axes=1) / n
+        # Σ_i u_i (θ_i - ρ) with u_i = rank_i/(n-1) - 1/2 and Σ_i u_i = 0 (ranks are a
+        # permutation) is (2 Σ_i rank_i θ_i - (n-1) Σ_i θ_i) / (2 (n-1)): integer sums, exact, so
+        # the result does not depend on summation order or on how the population is sharded,
+        # and an entry whose gradient is 0 gets exactly 0 (not round-off that Adam would scale
+        # up to a full step).
+        t = th.astype(jnp.int32)
+        num = 2 * jnp.tensordot(ranks, t, axes=1) - (n - 1) * jnp.sum(t, axis=0)
+        return num.astype(jnp.float32) / jnp.float32(2 * n * (n - 1))
 
     g = {k: grad(theta[k], state.rho[k]) for k in state.rho}
     neg = jax.tree.map(jnp.negative, g)

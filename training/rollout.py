@@ -204,7 +204,7 @@ class RolloutResult(struct.PyTreeNode):
     episodes: jax.Array  # (n,) completed episodes
     final_obs: jax.Array  # (n, d) the last observation of every member
     steps: jax.Array  # () env steps the generation ran (per member)
-    rate: jax.Array  # () mean |rate| in spikes/ms/neuron at the end
+    rate: jax.Array  # (n,) mean |rate| in spikes/ms/neuron of each member at the end
 
 
 def rollout(env, policy: Policy, member_params, reset_pool, norm: NormState, key: jax.Array,
@@ -240,9 +240,9 @@ def rollout(env, policy: Policy, member_params, reset_pool, norm: NormState, key
             return jnp.where(done.reshape((-1,) + (1,) * (s.ndim - 1)), p, s)
 
         es = constrain(jax.tree.map(pick, reset_pool, es))
-        return (t + 1, es, carry, ep_ret, ep_len, fit_sum, fit_n, jnp.mean(rate))
+        return (t + 1, es, carry, ep_ret, ep_len, fit_sum, fit_n, rate)
 
-    init = (jnp.int32(0), reset_pool, carry, zf, zi, zf, zi, jnp.float32(0))
+    init = (jnp.int32(0), reset_pool, carry, zf, zi, zf, zi, zf)
     t, es, carry, _, _, fit_sum, fit_n, rate = jax.lax.while_loop(cond, body, init)
     fitness = fit_sum / jnp.maximum(fit_n, 1)
     return RolloutResult(fitness=fitness, episodes=fit_n, final_obs=es.obs, steps=t, rate=rate)

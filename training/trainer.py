@@ -182,6 +182,14 @@ class Trainer:
             return tree
         return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, self.pop_sharding), tree)
 
+    def _replicate(self, tree):
+        # reductions over the population run on one full copy, so that their float sums do not
+        # depend on the number of devices (the sharded run equals the unsharded one bit for bit)
+        if len(self.devices) == 1:
+            return tree
+        rep = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+        return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, rep), tree)
+
     def init(self) -> RunnerState:
         k_pool, k_algo = jax.random.split(jax.random.PRNGKey(self.cfg.seed))
         return self._init(k_pool, k_algo)
@@ -219,18 +227,19 @@ class Trainer:
         members = self._constrain({k: jnp.concatenate([theta[k], evals[k]]) for k in theta})
         res = rollout(self.env, self.policy, members, rs.reset_pool, rs.norm, k_roll,
                       cfg.episode_len, self._constrain)
-        fit, fit_eval = res.fitness[:nt], res.fitness[nt:]
+        fitness, final_obs, rate = self._replicate((res.fitness, res.final_obs, res.rate))
+        fit, fit_eval = fitness[:nt], fitness[nt:]
         if cfg.algo == "ec":
             algo, am = ec.tell(self.ec_params, rs.algo, theta, fit)
         else:
             algo, am = es.tell(self.es_params, rs.algo, noise, fit)
-        norm = norm_update(rs.norm, res.final_obs)
+        norm = norm_update(rs.norm, final_obs)
         metrics = {
             "train/fitness_mean": jnp.mean(fit),
             "train/fitness_max": jnp.max(fit),
             "train/fitness_min": jnp.min(fit),
             "train/episodes_mean": jnp.mean(res.episodes.astype(jnp.float32)),
-            "train/firing_rate": res.rate,
+            "train/firing_rate": jnp.mean(rate),
             "eval/fitness": jnp.mean(fit_eval),
             "gen_steps": res.steps,
             **{f"train/{k}": v for k, v in am.items()},
