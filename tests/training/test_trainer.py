@@ -89,7 +89,7 @@ def test_resume_needs_a_run(tmp_path):
 
 @pytest.mark.slow
 def test_ec_learns_the_fast_task(tmp_path):
-    """EC on inverted_double_pendulum (N=16, pop 64, 100-step episodes) gains >= 10% in 25 gens (measured: +18%, 621 -> 732)."""
+    """EC on inverted_double_pendulum (N=16, pop 64, 100-step episodes) gains >= 10% in 25 gens."""
     from evoconn.training.trainer import train
 
     cfg = TrainConfig(**FAST, population=64, generations=25, seed=0, checkpoint_every=25)
