@@ -107,8 +107,14 @@ def run_cocotb(
     testcase: str | None = None,
     extra_env: Mapping[str, str] | None = None,
     seed: int = 1,
+    test_module: str = TEST_MODULE,
+    log_file: Path | None = None,
 ) -> RunResult:
     """Build (if needed) and run the cocotb module :mod:`evoconn.sim.tb` on the core's Verilog.
+
+    ``test_module`` runs another cocotb module on the same build (:mod:`evoconn.sim.host_bridge`, the
+    host's RegisterCore inside the simulator); ``log_file`` sends the simulator's output there
+    instead of stdout.
 
     Returns whether every cocotb test passed; never raises for a failing test (the caller reads the
     scoreboard's report), only for a build that cannot happen.
@@ -146,7 +152,7 @@ def run_cocotb(
     passed = True
     try:
         runner.test(
-            test_module=TEST_MODULE,
+            test_module=test_module,
             hdl_toplevel=TOPLEVEL,
             testcase=testcase,
             build_dir=build_dir,
@@ -156,6 +162,7 @@ def run_cocotb(
             seed=seed,
             results_xml=str(results),
             timescale=("1ns", "1ps"),
+            log_file=log_file,
         )
     except SystemExit as e:  # the runner exits under pytest when a cocotb test fails
         passed = e.code in (0, None)
