@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "spec": ("evoconn.cli_spec", "show the integer spec, its hash, register map and cycle model"),
     "bench": ("evoconn.cli_spec", "run a benchmark in bench/"),
     "hw": ("evoconn.hw.cli", "the Amaranth core: export Verilog"),
-    "rollout": ("evoconn.host.cli", "run a trained network on a backend (fake, jax, pynq) and print returns"),
+    "rollout": ("evoconn.host.cli", "run a trained network on a backend (fake, jax, rtl, pynq) and print returns"),
     "flash": ("evoconn.host.cli", "load a PYNQ overlay and check the evoconn core in it"),
     "train": ("evoconn.training.cli", "train EC (or the ES-RSNN baseline) on a Brax task"),
     "sim": ("evoconn.sim.cli", "cocotb proof on the exported Verilog: the RTL equals the JAX model"),

@@ -1,17 +1,20 @@
 """``evoconn rollout`` and ``evoconn flash``: the board-side commands (numpy-only at import).
 
 ``rollout`` runs a trained artifact on a backend (``jax``: the JAX integer model; ``fake``: the
-register interface on the in-memory core; ``pynq``: the board; ``rtl``: the cocotb simulation,
-not built yet; ``--replay FILE``: a recorded bus session) and prints the returns, optionally with
-a FINN-style throughput report. ``flash`` loads an overlay and checks the core in it.
+register interface on the in-memory core; ``pynq``: the board; ``rtl``: the same register interface
+on the exported Verilog under cocotb, the whole rollout inside the simulator's process;
+``--replay FILE``: a recorded bus session) and prints the returns, optionally with a FINN-style
+throughput report. ``flash`` loads an overlay and checks the core in it.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +34,9 @@ def register(sub, name: str) -> None:
                            description=__doc__.splitlines()[0])
         p.add_argument("--artifact", required=True, help="artifact directory (manifest.json, masks.npz)")
         p.add_argument("--backend", choices=BACKENDS, default="fake",
-                       help="fake: in-memory core (numpy); jax: JAX model; pynq: the board; "
-                            "replay: a --record file (default %(default)s)")
+                       help="fake: in-memory core (numpy); jax: JAX model; pynq: the board; rtl: the "
+                            "Verilog under cocotb (evoconn[sim], iverilog); replay: a --record file "
+                            "(default %(default)s)")
         p.add_argument("--episodes", type=int, default=10, help="episodes (default %(default)s)")
         p.add_argument("--population", type=int, default=0, metavar="N",
                        help="instead of episodes of the best masks: score N members sampled from the "
@@ -47,8 +51,9 @@ def register(sub, name: str) -> None:
         p.add_argument("--record", metavar="FILE", help="record every bus transaction (JSON lines)")
         p.add_argument("--replay", metavar="FILE", help="with --backend replay: the recording to play")
         p.add_argument("--verify", action="store_true", help="read masks back after loading")
-        p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for DONE")
-        p.add_argument("--lanes", type=int, default=16, help="fake core's lanes (default %(default)s)")
+        p.add_argument("--timeout", type=float, default=1.0,
+                       help="seconds to wait for DONE (rtl: at least 60, simulation is slow)")
+        p.add_argument("--lanes", type=int, default=16, help="fake/rtl core's lanes (default %(default)s)")
         p.add_argument("--overlay", help="pynq: the .bit (with its .hwh beside it)")
         p.add_argument("--ip", help="pynq: the core's name in the overlay (default: the one evoconn IP)")
         p.set_defaults(func=run_rollout)
@@ -163,9 +168,8 @@ def make_core(args: argparse.Namespace, spec: Spec):
         from evoconn.host.jax_core import JaxCore
 
         return JaxCore(spec), None
-    if b == "rtl":
-        raise _cli_error("the RTL simulation backend is not available yet (the cocotb bus is being "
-                         "built); use --backend fake (same register interface) or jax")
+    if b == "rtl":  # pragma: no cover - run_rollout sends the whole job into the simulator
+        raise _cli_error("the rtl backend runs the whole rollout in the simulator: use run_rollout")
     if b == "fake":
         bus: Any = FakeBus(spec, lanes=default_lanes(spec, args.lanes))
     elif b == "replay":
@@ -191,7 +195,7 @@ def make_core(args: argparse.Namespace, spec: Spec):
 
 def run_rollout(args: argparse.Namespace) -> int:
     from evoconn.host.core import MissingDependency
-    from evoconn.host.rollout import RolloutTimer, make_env, run_episodes, score_population
+    from evoconn.host.rollout import make_env
 
     try:
         art = load_artifact(args.artifact)
@@ -202,24 +206,19 @@ def run_rollout(args: argparse.Namespace) -> int:
     if not env_name:
         raise _cli_error(f"{args.artifact} does not name its env; pass --env")
     brax_backend = args.brax_backend or art.manifest.get("backend") or "positional"
+    if args.population and art.probs is None:
+        raise _cli_error(f"{args.artifact} has no probs.npz to sample a population from")
+    job = RolloutJob(env_name, brax_backend, art.masks, art.probs, art.normalizer, args.episodes,
+                     args.population, args.seed, args.max_steps)
     bus = None
     try:
-        env = make_env(env_name, spec, brax_backend)
-        core, bus = make_core(args, spec)
-        timer = RolloutTimer()
-        t0 = time.perf_counter()
-        if args.population:
-            if art.probs is None:
-                raise _cli_error(f"{args.artifact} has no probs.npz to sample a population from")
-            pop = score_population(core, env, art.probs, art.normalizer, seed=args.seed,
-                                   n=args.population, max_steps=args.max_steps, timer=timer)
-            result: dict[str, Any] = {"fitness": pop.fitness.tolist(), "episodes": pop.episodes.tolist(),
-                                      "horizon": pop.horizon, "reruns": pop.reruns}
+        if args.backend == "rtl":
+            result, timer, stats, runtime, bus = run_rtl(args, spec, job)
         else:
-            ep = run_episodes(core, env, art.masks, art.normalizer, args.episodes, seed=args.seed,
-                              max_steps=args.max_steps, timer=timer)
-            result = {"returns": ep.returns, "lengths": ep.lengths}
-        runtime = time.perf_counter() - t0
+            make_env(env_name, spec, brax_backend)  # refuse a mismatched env before touching the core
+            core, bus = make_core(args, spec)
+            result, timer, runtime = job(core)
+            stats = getattr(core, "stats", CoreStats())
     except (CoreError, ValueError, MissingDependency) as e:
         raise _cli_error(str(e)) from None
     finally:
@@ -230,7 +229,6 @@ def run_rollout(args: argparse.Namespace) -> int:
             bus.done()
         except AssertionError as e:
             raise _cli_error(str(e)) from None
-    stats = getattr(core, "stats", CoreStats())
     report = throughput_report(spec, args.backend, timer, stats, runtime, bus)
     out = {"backend": args.backend, "env": env_name, "spec_hash": spec.hash, **result}
     if args.report:
@@ -252,6 +250,62 @@ def run_rollout(args: argparse.Namespace) -> int:
     if args.report:
         print(format_report(report))
     return 0
+
+
+@dataclasses.dataclass
+class RolloutJob:
+    """What ``evoconn rollout`` runs on a core: episodes of the best masks, or a sampled population.
+
+    Picklable, so the rtl backend runs it inside the simulator's process (environment included);
+    calling it on a core returns ``(result dict, RolloutTimer, runtime seconds)``.
+    """
+
+    env: str
+    brax_backend: str
+    masks: dict[str, Any]
+    probs: dict[str, Any] | None
+    normalizer: Any
+    episodes: int
+    population: int
+    seed: int
+    max_steps: int
+
+    def __call__(self, core: Any) -> tuple[dict[str, Any], Any, float]:
+        from evoconn.host.rollout import RolloutTimer, make_env, run_episodes, score_population
+
+        env = make_env(self.env, core.spec, self.brax_backend)
+        timer = RolloutTimer()
+        t0 = time.perf_counter()
+        if self.population:
+            pop = score_population(core, env, self.probs, self.normalizer, seed=self.seed,
+                                   n=self.population, max_steps=self.max_steps, timer=timer)
+            result: dict[str, Any] = {"fitness": pop.fitness.tolist(), "episodes": pop.episodes.tolist(),
+                                      "horizon": pop.horizon, "reruns": pop.reruns}
+        else:
+            ep = run_episodes(core, env, self.masks, self.normalizer, self.episodes, seed=self.seed,
+                              max_steps=self.max_steps, timer=timer)
+            result = {"returns": ep.returns, "lengths": ep.lengths}
+        return result, timer, time.perf_counter() - t0
+
+
+def run_job(core: Any, job: RolloutJob) -> tuple[dict[str, Any], Any, float, CoreStats]:
+    """``job(core)`` and the core's stats (the function the rtl backend sends to the simulator)."""
+    result, timer, runtime = job(core)
+    return result, timer, runtime, core.stats
+
+
+def run_rtl(args: argparse.Namespace, spec: Spec, job: RolloutJob) -> tuple[Any, ...]:
+    """The job inside an RTL simulation session: (result, timer, stats, runtime, lanes holder)."""
+    from evoconn.host.bus import default_lanes
+    from evoconn.host.rtl import RtlSession
+
+    if args.replay:
+        raise _cli_error("--replay needs --backend replay")
+    session = RtlSession(spec, default_lanes(spec, args.lanes), record=args.record, verify=args.verify,
+                         timeout=max(args.timeout, 60.0))
+    with session:
+        result, timer, runtime, stats = session.call(run_job, job)
+    return result, timer, stats, runtime, types.SimpleNamespace(lanes=session.lanes)
 
 
 def throughput_report(spec: Spec, backend: str, timer: Any, stats: CoreStats, runtime: float,
