@@ -148,9 +148,14 @@ def test_missing_artifact_and_env(capsys, tmp_path):
     assert code == 2 and "pass --env" in err
 
 
-def test_rtl_backend_is_announced(art, capsys):
+def test_rtl_backend_names_the_extra_when_cocotb_is_missing(art, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("cocotb") else real(name, *a))
     code, _, err = run(capsys, "rollout", "--artifact", str(art), "--backend", "rtl")
-    assert code == 2 and "not available yet" in err
+    assert code == 2 and "needs the Python module 'cocotb'" in err and "pip install 'evoconn[sim]'" in err
 
 
 def test_flash_without_overlay_or_hwh(capsys, tmp_path):
