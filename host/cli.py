@@ -4,7 +4,8 @@
 register interface on the in-memory core; ``pynq``: the board; ``rtl``: the same register interface
 on the exported Verilog under cocotb, the whole rollout inside the simulator's process;
 ``--replay FILE``: a recorded bus session) and prints the returns, optionally with a FINN-style
-throughput report. ``flash`` loads an overlay and checks the core in it.
+throughput report. ``flash`` loads an overlay and checks the core in it. ``train-core`` trains EC with every member
+scored through a backend's Core (:mod:`evoconn.host.train_core`; needs JAX).
 """
 
 from __future__ import annotations
@@ -57,6 +58,30 @@ def register(sub, name: str) -> None:
         p.add_argument("--overlay", help="pynq: the .bit (with its .hwh beside it)")
         p.add_argument("--ip", help="pynq: the core's name in the overlay (default: the one evoconn IP)")
         p.set_defaults(func=run_rollout)
+    elif name == "train-core":
+        p = sub.add_parser(name, help="EC with every member scored through a Core (jax, fake, rtl, pynq)",
+                           description="EC (evoconn.training.ec) on a Gymnasium task with the fitness of "
+                                       "every member from score_population on a backend's Core; every "
+                                       "backend gives the same fitness values. Needs JAX.")
+        p.add_argument("--env", default="Pendulum-v1", help="Gymnasium id (default %(default)s)")
+        p.add_argument("--backend", choices=("jax", "fake", "rtl", "pynq"), default="jax",
+                       help="where members are scored (default %(default)s)")
+        p.add_argument("--neurons", type=int, default=16, help="N (default %(default)s)")
+        p.add_argument("--substeps", type=int, help="K (default: the spec's)")
+        p.add_argument("--population", type=int, default=6, help="members per generation (default %(default)s)")
+        p.add_argument("--generations", type=int, default=3, help="(default %(default)s)")
+        p.add_argument("--max-steps", type=int, default=200, help="episode cap (default %(default)s)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--lr", type=float, default=0.15, help="EC learning rate (default %(default)s)")
+        p.add_argument("--out", help="run folder: metrics.jsonl and best/ (an artifact for rollout)")
+        p.add_argument("--json", action="store_true", help="print the per-generation rows as JSON")
+        p.add_argument("--record", metavar="FILE", help="fake/rtl/pynq: record every bus transaction")
+        p.add_argument("--verify", action="store_true", help="read masks back after loading")
+        p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for DONE")
+        p.add_argument("--lanes", type=int, default=16, help="fake/rtl core's lanes (default %(default)s)")
+        p.add_argument("--overlay", help="pynq: the .bit (with its .hwh beside it)")
+        p.add_argument("--ip", help="pynq: the core's name in the overlay")
+        p.set_defaults(func=run_train_core, replay=None)
     elif name == "flash":
         p = sub.add_parser(name, help="load a PYNQ overlay and check the evoconn core in it")
         p.add_argument("--overlay", required=True, help="the .bit; its .hwh must lie beside it")
@@ -306,6 +331,54 @@ def run_rtl(args: argparse.Namespace, spec: Spec, job: RolloutJob) -> tuple[Any,
     with session:
         result, timer, runtime, stats = session.call(run_job, job)
     return result, timer, stats, runtime, types.SimpleNamespace(lanes=session.lanes)
+
+
+def run_train_core(args: argparse.Namespace) -> int:
+    """``evoconn train-core``: the Core-scored EC loop (:mod:`evoconn.host.train_core`)."""
+    from evoconn.host.bus import default_lanes
+    from evoconn.host.core import MissingDependency
+    from evoconn.host.rollout import make_env
+
+    try:
+        from evoconn.host.train_core import LocalRunner, save_run, train_core
+
+        env = make_env(args.env)
+        sizes = {"n_neurons": args.neurons, "obs_dim": env.obs_dim, "act_dim": env.act_dim}
+        spec = Spec(**sizes, **({"substeps": args.substeps} if args.substeps else {}))
+        config = {k: getattr(args, k) for k in ("env", "backend", "neurons", "substeps", "population",
+                                                 "generations", "max_steps", "seed", "lr")}
+
+        def progress(row: dict[str, Any]) -> None:
+            if not args.json:
+                print(f"generation {row['generation']:3d}: fitness mean {row['mean']:10.3f} max {row['max']:10.3f}"
+                      f"  horizon {row['horizon']}  ({row['score_s']:.2f} s scoring)", flush=True)
+
+        kw = dict(generations=args.generations, population=args.population, seed=args.seed,
+                  max_steps=args.max_steps, lr=args.lr, progress=progress)
+        bus = None
+        try:
+            if args.backend == "rtl":
+                from evoconn.host.rtl import RtlSession
+
+                with RtlSession(spec, default_lanes(spec, args.lanes), record=args.record, verify=args.verify,
+                                timeout=max(args.timeout, 60.0)) as session:
+                    result = train_core(session, args.env, spec, **kw)
+            else:
+                core, bus = make_core(args, spec)
+                result = train_core(LocalRunner(core), args.env, spec, **kw)
+        finally:
+            if bus is not None and hasattr(bus, "close"):
+                bus.close()
+    except (CoreError, ValueError, MissingDependency) as e:
+        raise _cli_error(str(e)) from None
+    if args.out:
+        path = save_run(args.out, result, spec, args.env, args.backend, args.seed, config)
+        if not args.json:
+            print(f"wrote {args.out}/metrics.jsonl and the artifact {path}")
+    if args.json:
+        print(json.dumps({"backend": args.backend, "env": args.env, "spec_hash": spec.hash, "rows": result.rows},
+                         indent=1))
+    return 0
 
 
 def throughput_report(spec: Spec, backend: str, timer: Any, stats: CoreStats, runtime: float,
