@@ -13,7 +13,7 @@ JOBS   ?= 2
 BOARD  := .venv-board
 BOARD_STAMP := $(BOARD)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: help setup sysdeps board-env train test test-fast lint bench clean
+.PHONY: help setup sysdeps board-env train test test-fast lint bench rtl-recording clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,10 @@ lint: setup  ## ruff
 
 bench: setup  ## the model benchmark (results in bench/results/)
 	$(BIN)/evoconn bench model
+
+rtl-recording: setup  ## re-record the RTL bus session that CI replays (tests/host/data/)
+	$(BIN)/evoconn rollout --artifact tests/host/data/rtl_n16_artifact --backend rtl --episodes 2 \
+	  --max-steps 10 --lanes 4 --seed 3 --record tests/host/data/rtl_n16_session.jsonl
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf build sim_build .pytest_cache .ruff_cache

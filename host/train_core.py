@@ -63,6 +63,14 @@ def _import_ec():
     return jax, jnp, ec
 
 
+@functools.cache
+def _jitted(ec: Any) -> tuple[Callable, Callable]:
+    """``ask`` and ``tell`` jitted once (op by op, a first generation costs seconds of dispatch)."""
+    import jax
+
+    return jax.jit(ec.ask, static_argnums=2), jax.jit(ec.tell, static_argnums=0)
+
+
 def train_core(runner: Any, env: str, spec: Spec, *, generations: int, population: int, seed: int = 0,
                max_steps: int = 1000, lr: float = 0.15, clip_eps: float = 1e-3, normalize: bool = True,
                brax_backend: str = "positional",
@@ -82,20 +90,21 @@ def train_core(runner: Any, env: str, spec: Spec, *, generations: int, populatio
     jax, jnp, ec = _import_ec()
     params = ec.ECParams(lr=lr, clip_eps=clip_eps)
     state = ec.init(params, spec.mask_shapes)
+    ask, tell = _jitted(ec)
     key = jax.random.PRNGKey(seed)
     norm = Normalizer.identity(spec.obs_dim)
     env_factory = functools.partial(make_env, env, spec, brax_backend)
     rows: list[dict[str, Any]] = []
     for g in range(generations):
         t0 = time.perf_counter()
-        theta = ec.ask(state, jax.random.fold_in(key, g), population)
+        theta = ask(state, jax.random.fold_in(key, g), population)
         theta_np = {k: np.asarray(v) for k, v in theta.items()}
         members = [{k: theta_np[k][i] for k in spec.mask_shapes} for i in range(population)]
         t1 = time.perf_counter()
         pop = runner.call(score_population, env_factory, members, norm, seed=generation_seed(seed, g),
                           max_steps=max_steps)
         t2 = time.perf_counter()
-        state, metrics = ec.tell(params, state, theta, jnp.asarray(pop.fitness, jnp.float32))
+        state, metrics = tell(params, state, theta, jnp.asarray(pop.fitness, jnp.float32))
         if normalize:
             norm = norm.update(pop.final_obs)
         row = {

@@ -1,0 +1,124 @@
+"""The host's own code on the RTL: one episode, a population and a training run through
+``RegisterCore`` on the exported Verilog under cocotb equal the JAX reference exactly.
+
+Each test has its own lanes, so its own build folder (parallel workers never share one). Small K
+(``Spec(substeps=...)``) keeps the simulation short; the arithmetic is the same at any K.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+
+import numpy as np
+import pytest
+from evoconn.host.bus import FakeBus
+from evoconn.host.core import RegisterCore
+from evoconn.host.rollout import make_env, score_population
+
+from evoconn.cli import main
+from evoconn.spec import Spec
+
+from .test_cli import make_artifact
+from .test_equivalence import episode, play
+
+pytest.importorskip("jax")
+pytest.importorskip("cocotb")
+pytest.importorskip("gymnasium")
+from evoconn.host.jax_core import JaxCore
+from evoconn.host.rtl import RtlSession, rtl_trace
+from evoconn.host.train_core import LocalRunner, train_core
+
+pytestmark = [
+    pytest.mark.rtl,
+    pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) is not installed"),
+]
+
+PENDULUM = Spec(n_neurons=16, obs_dim=3, act_dim=1, substeps=4)
+
+
+def test_one_episode_identical_on_jax_fake_and_rtl(tmp_path):
+    """N = 16, d = 5, a = 1 (odd), observations at the clipping limits, a reset in the middle, bus
+    backpressure on every AXI channel: identical outputs at every step and identical final state."""
+    spec = Spec(n_neurons=16, obs_dim=5, act_dim=1, n_exc=11, substeps=6)
+    masks, xs, v0 = episode(spec, seed=5, steps=24)
+    lo, hi = spec.obs_limits()
+    assert (xs == lo).any() and (xs == hi).any(), "the episode must reach both clipping limits"
+    want, st_jax = play(JaxCore(spec), masks, xs, v0)
+    fake, st_fake = play(RegisterCore(FakeBus(spec, lanes=2), spec), masks, xs, v0)
+    with RtlSession(spec, lanes=2, pauses=0.3, seed=7) as sim:
+        got = sim.call(rtl_trace, masks, xs, v0, {len(xs) // 2: 1})
+        assert sim.info["sim_cycles"] > 0 and sim.info["bus_writes"] > 0
+    assert np.abs(want).max() > 0 and len(np.unique(want)) > 4, "a silent network proves nothing"
+    np.testing.assert_array_equal(fake, want)
+    np.testing.assert_array_equal(got["out"], want)
+    for k in ("v", "isyn", "rate", "i_in", "spike"):
+        np.testing.assert_array_equal(got["state"][k], st_jax[k], err_msg=k)
+        np.testing.assert_array_equal(st_fake[k], st_jax[k], err_msg=k)
+    assert got["state"]["spikes"] == st_jax["spikes"]
+    assert got["stats"]["steps"] == len(xs) and got["stats"]["mask_loads"] == 1
+
+
+def test_population_fitness_identical_on_rtl_and_jax():
+    env = functools.partial(make_env, "Pendulum-v1", PENDULUM)
+    rng = np.random.default_rng(4)
+    probs = {k: rng.uniform(0.2, 0.8, s) for k, s in PENDULUM.mask_shapes.items()}
+    kw = dict(n=5, seed=11, max_steps=15)
+    want = score_population(JaxCore(PENDULUM), env, probs, **kw)
+    with RtlSession(PENDULUM, lanes=4) as sim:
+        got = sim.call(score_population, env, probs, **kw)
+    assert np.ptp(want.fitness) > 0, "members with equal fitness prove nothing"
+    np.testing.assert_array_equal(got.fitness, want.fitness)
+    np.testing.assert_array_equal(got.episodes, want.episodes)
+    np.testing.assert_array_equal(got.final_obs, want.final_obs)
+    assert (got.horizon, got.reruns) == (want.horizon, want.reruns)
+    assert got.timer.env_steps == want.timer.env_steps >= 5 * 15
+
+
+def test_training_through_the_rtl_equals_jax():
+    """3 generations of EC, population 6, every member scored on the RTL: the same fitness at every
+    generation and the same final probabilities as scoring on the JAX model."""
+    kw = dict(generations=3, population=6, seed=2, max_steps=8)
+    want = train_core(LocalRunner(JaxCore(PENDULUM)), "Pendulum-v1", PENDULUM, **kw)
+    with RtlSession(PENDULUM, lanes=8) as sim:
+        got = train_core(sim, "Pendulum-v1", PENDULUM, **kw)
+        assert sim.calls == 3  # one simulator session, one call per generation
+    fit_want = np.array([r["fitness"] for r in want.rows])
+    assert fit_want.shape == (3, 6) and np.ptp(fit_want, axis=1).min() > 0
+    np.testing.assert_array_equal(np.array([r["fitness"] for r in got.rows]), fit_want)
+    for k in PENDULUM.mask_shapes:
+        np.testing.assert_array_equal(got.rho[k], want.rho[k], err_msg=k)
+    assert not np.all(want.rho["mask_h"] == 0.5), "EC did not move the probabilities"
+    np.testing.assert_array_equal(got.normalizer.mean, want.normalizer.mean)
+
+
+def test_cli_rollout_and_train_core_on_rtl(tmp_path, capsys):
+    art = make_artifact(tmp_path / "art", spec=PENDULUM, env="Pendulum-v1", seed=1)
+    rec = tmp_path / "rtl.jsonl"
+    args = ["rollout", "--artifact", str(art), "--episodes", "2", "--max-steps", "12", "--seed", "5", "--json"]
+    assert main([*args, "--backend", "rtl", "--lanes", "16", "--record", str(rec), "--report"]) == 0
+    rtl = json.loads(capsys.readouterr().out)
+    assert main([*args, "--backend", "jax"]) == 0
+    jax = json.loads(capsys.readouterr().out)
+    assert main([*args, "--backend", "replay", "--replay", str(rec)]) == 0
+    replay = json.loads(capsys.readouterr().out)
+    assert rtl["returns"] == jax["returns"] == replay["returns"] and len(rtl["returns"]) == 2
+    assert rtl["report"]["env_steps"] == 24 and rtl["report"]["lanes"] == 16
+    assert json.loads(rec.read_text().splitlines()[0])["backend"] == "rtl"
+    # a mismatched env is refused inside the simulator and reported as a one-line error
+    assert main([*args[:-1], "--backend", "rtl", "--lanes", "16", "--env", "CartPole-v1"]) == 2
+    assert "observation size 4" in capsys.readouterr().err
+    # evoconn train-core: the same rows on rtl and on the in-memory core; its artifact rolls out
+    train = ["train-core", "--env", "Pendulum-v1", "--neurons", "16", "--substeps", "4", "--population", "3",
+             "--generations", "2", "--max-steps", "6", "--seed", "1", "--json"]
+    assert main([*train, "--backend", "rtl", "--lanes", "16", "--out", str(tmp_path / "run")]) == 0
+    rows_rtl = json.loads(capsys.readouterr().out)["rows"]
+    assert main([*train, "--backend", "fake", "--lanes", "16"]) == 0
+    rows_fake = json.loads(capsys.readouterr().out)["rows"]
+    np.testing.assert_array_equal([r["fitness"] for r in rows_rtl], [r["fitness"] for r in rows_fake])
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
+    assert main(["rollout", "--artifact", str(tmp_path / "run" / "best"), "--backend", "fake", "--episodes", "1",
+                 "--max-steps", "5"]) == 0
+    assert "1 episodes on Pendulum-v1 (fake)" in capsys.readouterr().out
+
