@@ -32,7 +32,7 @@ def summarize_report(report: dict[str, Any], target_mhz: float) -> dict[str, Any
     """Fmax per clock, utilization and the critical path from nextpnr's ``--report`` JSON."""
     fmax = {}
     for clock, v in report.get("fmax", {}).items():
-        name = clock.replace("$glbnet$", "")
+        name = clock.replace("$glbnet$", "").replace("$TRELLIS_IO_IN", "")
         fmax[name] = {"achieved_mhz": round(v["achieved"], 2), "constraint_mhz": round(v["constraint"], 2),
                       "met": v["achieved"] >= target_mhz}
     util = {k: {"used": v["used"], "available": v["available"],
@@ -99,7 +99,7 @@ def bitstream_ecp5(spec: Spec, lanes: int, *, device: str = "LFE5U-85F", package
         cm = export_man["cycle_model"]
         summary |= {"device": device, "package": package, "speed": speed, "target_mhz": freq_mhz,
                     "n_neurons": spec.n_neurons, "substeps": spec.substeps, "lanes": lanes,
-                    "spec_hash": spec.hash, "mask_ram": mask_ram, "tools": tools,
+                    "spec": spec.to_dict(), "spec_hash": spec.hash, "mask_ram": mask_ram, "tools": tools,
                     "seconds": {k: round(v, 1) for k, v in seconds.items()},
                     "typical_env_step_cycles_2pct": cm["typical_env_step_cycles_2pct"]}
         atomic_write_text(folder / "summary.json", json.dumps(summary, indent=1) + "\n")

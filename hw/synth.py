@@ -147,7 +147,7 @@ def synthesize(spec: Spec, lanes: int, *, part: str = "xc7z020", mask_ram: str =
         seconds = yosys.run(["-q", "-l", "synth.log", "synth.ys"], folder, folder / "yosys.out", timeout)
         stat = json.loads((folder / "stat.json").read_text())
         report = count_resources(_cells_from_stat(stat, MODULE_NAME), part)
-        report |= {"n_neurons": spec.n_neurons, "lanes": lanes, "spec_hash": spec.hash,
+        report |= {"n_neurons": spec.n_neurons, "lanes": lanes, "spec": spec.to_dict(), "spec_hash": spec.hash,
                    "mask_ram": mask_ram,
                    "tools": tools, "flow": options["flow"], "seconds": round(seconds, 1)}
         atomic_write_text(folder / "report.json", json.dumps(report, indent=1) + "\n")
