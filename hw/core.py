@@ -157,10 +157,15 @@ class EvoconnCore(wiring.Component):
         bus = axil.bus
 
         # --- memories ----------------------------------------------------------------------------
+        #: (name, read port, depth) of every memory: no read may address beyond the depth (an
+        #: out-of-range read is X in simulation and undefined on a block RAM); tests check it
+        self.read_ports = []
+
         def mask_mem(name, depth):
             mem = Memory(shape=unsigned(row_bits), depth=depth, init=[])
             m.submodules[name] = mem
-            return mem.read_port(), mem.write_port(granularity=8)
+            self.read_ports.append((name, mem.read_port(), depth))
+            return self.read_ports[-1][1], mem.write_port(granularity=8)
 
         rp_in, wp_in = mask_mem("mask_in", spec.n_inputs)
         rp_h, wp_h = mask_mem("mask_h", n)
@@ -170,7 +175,8 @@ class EvoconnCore(wiring.Component):
         def state_mem(name, width, granularity=None):
             mem = Memory(shape=unsigned(lanes * width), depth=rows, init=[])
             m.submodules[name] = mem
-            return mem.read_port(), mem.write_port(granularity=granularity)
+            self.read_ports.append((name, mem.read_port(), rows))
+            return self.read_ports[-1][1], mem.write_port(granularity=granularity)
 
         rp_v, wp_v = state_mem("state_v", sw, granularity=sw)
         rp_isyn, wp_isyn = state_mem("state_isyn", sw)
@@ -204,7 +210,7 @@ class EvoconnCore(wiring.Component):
         delta = Signal(signed(max(ow + 1, 2)))
         shift = Signal()  # shift the accumulators down by lanes this cycle
         out_valid, out_first = Signal(), Signal()
-        out_k, out_u = Signal.like(k), Signal.like(u)
+        out_k, out_u = Signal.like(k, name="out_k"), Signal.like(u, name="out_u")
 
         # --- bus decode --------------------------------------------------------------------------
         whit, widx = self._decode(m, bus.w_addr, "w")
@@ -273,9 +279,10 @@ class EvoconnCore(wiring.Component):
             m.d.sync += out[out_k].eq(Mux(out_first, 0, out[out_k]) + out_sum)
 
         # --- default memory addressing: the bus (the core's states override) ----------------------
+        # a bus address outside a window reads row 0 (hit implies a row below the depth)
         for name, (rp, wp) in masks.items():
             row, word = _divmod_const(ridx[name], row_words)
-            m.d.comb += rp.addr.eq(row)
+            m.d.comb += rp.addr.eq(Mux(rhit[name], row, 0))
             wrow, wword = _divmod_const(widx[name], row_words)
             m.d.comb += [
                 wp.addr.eq(wrow),
@@ -284,7 +291,7 @@ class EvoconnCore(wiring.Component):
         r_neuron = ridx["STATE"][_log2_exact(n_fields):]
         r_row, r_lane = _divmod_const(r_neuron, lanes)
         for rp, _ in state_fields:
-            m.d.comb += rp.addr.eq(r_row)
+            m.d.comb += rp.addr.eq(Mux(rhit["STATE"], r_row, 0))
         w_field = widx["STATE"][:_log2_exact(n_fields)]
         w_row, w_lane = _divmod_const(widx["STATE"][_log2_exact(n_fields):], lanes)
         m.d.comb += [wp_v.addr.eq(w_row), wp_v.data.eq(bus.w_data[:sw].replicate(lanes))]
@@ -346,8 +353,8 @@ class EvoconnCore(wiring.Component):
                     m.d.sync += u.eq(0)
                     m.next = "UPD"
             with m.State("UPD"):
-                for rp, _ in state_fields:
-                    m.d.comb += rp.addr.eq(u)
+                for rp, _ in state_fields:  # u == rows: the last row's write-back cycle, no read
+                    m.d.comb += rp.addr.eq(Mux(u == rows, 0, u))
                 m.d.sync += u.eq(u + 1)
                 with m.If(u != 0):
                     m.d.comb += shift.eq(1)

@@ -1,8 +1,20 @@
-"""Verilog export of the core, with a JSON manifest beside it."""
+"""Verilog export of the core, with a JSON manifest beside it.
+
+Yosys's Verilog backend (which Amaranth uses) writes every combinational process as an
+``always @*`` block that also reads a 1-bit ``reg $auto$...dump_module$N = 0``: the declaration's
+initialiser is meant to be an event at time 0 that runs each block once. It is one in Verilog-2005,
+but not in SystemVerilog, where a declaration initialiser runs before time 0 without an event; and
+cocotb compiles for Icarus with ``-g2012``. There, a block whose inputs keep their initial values
+until they are used outputs X (found as X on OUT at N = 8, a = 2: ``out[out_k]`` with out_k, OUT0
+and OUT1 all still at their reset values). :func:`verilog_text` adds, for simulation only
+(```ifndef SYNTHESIS``), a ``#0`` toggle of that register, which starts every block in either
+language mode.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +26,27 @@ from evoconn.spec import Spec
 from .axil import AXIL_PORTS
 from .core import MODULE_NAME, EvoconnCore
 
-__all__ = ["export_verilog", "manifest"]
+__all__ = ["export_verilog", "manifest", "verilog_text"]
+
+#: The time-0 trigger register of Yosys's Verilog backend (see the module docstring).
+_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+) +=\s*0;$", re.M)
+
+
+def _kick_time0(text: str) -> str:
+    def add(m: re.Match) -> str:
+        ind, name = m.group(1), m.group(2)
+        return (f"{m.group(0)}\n`ifndef SYNTHESIS\n{ind}initial #0 {name} = 1'b1;"
+                f"  // run every always @* once, also under -g2012\n`endif")
+
+    out, count = _TRIGGER.subn(add, text)
+    if count == 0 and "always @*" in text:
+        raise AssertionError("no Yosys time-0 trigger register found: the Verilog backend changed")
+    return out
+
+
+def verilog_text(core: EvoconnCore) -> str:
+    """The core's Verilog (module :data:`~evoconn.hw.core.MODULE_NAME`), safe in any Icarus mode."""
+    return _kick_time0(verilog.convert(core, name=MODULE_NAME, emit_src=False))
 
 
 def manifest(core: EvoconnCore, verilog_name: str | None = None) -> dict[str, Any]:
@@ -52,7 +84,7 @@ def export_verilog(spec: Spec, lanes: int, out: str | Path, *, fault: str | None
     suffix ``.json`` (the manifest); returns the manifest."""
     out = Path(out)
     core = EvoconnCore(spec, lanes, fault=fault)
-    text = verilog.convert(core, name=MODULE_NAME, emit_src=False)
+    text = verilog_text(core)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     man = manifest(core, out.name)

@@ -37,3 +37,20 @@ def test_verilog_export_rejects_bad_lanes(tmp_path, capsys):
     assert rc == 2
     assert "lanes=3 must divide n_neurons=16" in capsys.readouterr().err
     assert not (tmp_path / "x.v").exists()
+
+
+def test_verilog_starts_every_combinational_block_at_time_zero(tmp_path):
+    """Yosys's time-0 trigger is a declaration initialiser, which is no event under Icarus -g2012
+    (cocotb's mode): the export adds a simulation-only ``#0`` toggle of it (evoconn.hw.export)."""
+    from evoconn.hw.export import export_verilog
+
+    out = tmp_path / "core.v"
+    export_verilog(Spec(n_neurons=8, obs_dim=3, act_dim=2, substeps=8), 2, out)
+    text = out.read_text()
+    regs = re.findall(r"^\s*reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+) +=\s*0;$", text, re.M)
+    assert regs, "no Yosys time-0 trigger register"
+    for name in regs:
+        kick = re.escape(f"initial #0 {name} = 1'b1;")
+        assert re.search(rf"`ifndef SYNTHESIS\n\s*{kick}.*\n`endif", text), f"{name} is not kicked"
+        uses = text.count(f"if ({name} ) begin end")
+        assert uses > 10, f"{name} guards only {uses} always @* blocks"
