@@ -1,11 +1,16 @@
-"""Host throughput: rollouts and population scoring on the jax and fake backends, and a projected
-PYNQ-Z2 figure.
+"""Host throughput: rollouts and population scoring on the jax, fake and rtl backends, and a
+projected PYNQ-Z2 figure.
 
 Measured here: env steps/s of a rollout and member evaluations/s of population scoring through
 :class:`~evoconn.host.core.Core`, the time per driver stage, and the bytes and transactions per env
 step on the register bus. The environment is a synthetic numpy env of the hopper's sizes
 (d = 11, a = 3) with a fixed episode length, so the figures are the host's and the core's, not a
-physics engine's. With ``--gym`` a CartPole rollout is added.
+physics engine's.
+
+The rtl backend (``--rtl-neurons 16 64``) runs the same measurement inside the simulator
+(:class:`~evoconn.host.rtl.RtlSession`: RegisterCore over cocotbext-axi on the exported Verilog,
+Icarus) at N = 16 (d = 11, a = 1) and N = 64 (hopper sizes), with fewer steps; it also reports the
+simulated clock cycles per env step and the session's start (Verilog export, build, simulator).
 
 Projected for the board (not measured: no board here), per env step:
 ``bus = n_single * T_SINGLE + n_block * (T_SINGLE + words * T_WORD)`` from the transactions the
@@ -14,12 +19,13 @@ fake bus counted, plus the core's compute from :class:`~evoconn.spec.CycleModel`
 
 Usage::
 
-    python bench/bench_host.py [--steps 400] [--members 8] [--gym] [--out bench/results/host.md]
+    python bench/bench_host.py [--steps 400] [--members 8] [--rtl-neurons 16 64] [--out bench/results/host.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shlex
 import sys
@@ -76,10 +82,16 @@ def make_core(backend: str, spec: Spec):
 
 
 def measure(backend: str, spec: Spec, steps: int, members: int, member_len: int) -> dict:
+    core, bus = make_core(backend, spec)
+    return measure_core(core, bus, backend, steps, members, member_len)
+
+
+def measure_core(core, bus, backend: str, steps: int, members: int, member_len: int) -> dict:
+    """Rollout and population figures on one core (also the job the rtl backend runs in the simulator)."""
+    spec = core.spec
     rng = np.random.default_rng(0)
     masks = {k: rng.random(s) < 0.5 for k, s in spec.mask_shapes.items()}
     norm = Normalizer(np.zeros(spec.obs_dim), np.ones(spec.obs_dim), 1.0)
-    core, bus = make_core(backend, spec)
     # warm-up (jit compile for jax)
     run_episodes(core, SyntheticEnv(spec.obs_dim, spec.act_dim, 5), masks, norm, 1)
     getattr(core, "stats", CoreStats()).reset()
@@ -100,6 +112,36 @@ def measure(backend: str, spec: Spec, steps: int, members: int, member_len: int)
     return {"rollout": rollout, "population": pop}
 
 
+def rtl_job(core, steps: int, members: int, member_len: int) -> dict:
+    """Runs inside the simulator (imported there as ``bench_host``)."""
+    import types
+
+    return measure_core(core, types.SimpleNamespace(lanes=core.lanes), "rtl", steps, members, member_len)
+
+
+def measure_rtl(n: int, steps: int, members: int, member_len: int) -> dict:
+    """The rtl backend at N = n: a session, the measurement inside it, the simulated cycles."""
+    from evoconn.host.rtl import RtlSession
+
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    os.environ["PYTHONPATH"] = os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
+    import bench_host  # this file under its module name, so the simulator's Python can import the job
+
+    spec = Spec(n_neurons=n, obs_dim=11, act_dim=3 if n >= 32 else 1)  # RTL: N < 32 needs a = 1 (xfail)
+    t0 = time.perf_counter()
+    with RtlSession(spec, lanes=min(LANES, n)) as sim:
+        start = sim.start_s
+        r = sim.call(bench_host.rtl_job, steps, members, member_len)
+        info = sim.info
+    total_steps = r["rollout"]["env_steps"] + r["population"]["env_steps"] + 5
+    r.update(spec=spec, start_s=start, session_s=time.perf_counter() - t0, sim_cycles=info["sim_cycles"],
+             cycles_per_env_step=info["sim_cycles"] / total_steps, sim_wall_s=info["wall_s"],
+             model_cycles=CycleModel(spec, lanes=min(LANES, n)).typical_env_step_cycles(0.02))
+    return r
+
+
 def projection(spec: Spec, fake_report: dict, member_len: int) -> dict:
     """Board time per env step and per member from the fake bus's traffic and the assumptions."""
     cm = CycleModel(spec, lanes=LANES)
@@ -110,7 +152,7 @@ def projection(spec: Spec, fake_report: dict, member_len: int) -> dict:
     step_us = (T_SINGLE_US + d * T_WORD_US) + T_SINGLE_US + polls * T_SINGLE_US + (T_SINGLE_US + a * T_WORD_US)
     mask_words = (spec.n_inputs + spec.n_neurons + a) * spec.row_words
     upload_us = 3 * T_SINGLE_US + mask_words * T_WORD_US + T_SINGLE_US  # + the STATUS check
-    reset_us = T_SINGLE_US + (T_SINGLE_US + 4 * spec.n_neurons * T_WORD_US)
+    reset_us = T_SINGLE_US + spec.n_neurons * T_SINGLE_US  # RESET_STATE, then one v0 write per neuron
     member_us = upload_us + reset_us + member_len * step_us
     return {"core_us": core_us, "polls": polls, "step_us": step_us, "mask_words": mask_words,
             "upload_us": upload_us, "member_us": member_us,
@@ -123,6 +165,11 @@ def main(argv=None) -> int:
     ap.add_argument("--members", type=int, default=8)
     ap.add_argument("--member-len", type=int, default=50, help="episode length in population scoring")
     ap.add_argument("--backends", nargs="+", default=["fake", "jax"])
+    ap.add_argument("--rtl-neurons", type=int, nargs="*", default=[16, 64],
+                    help="N of the rtl measurements (none: skip the simulator)")
+    ap.add_argument("--rtl-steps", type=int, default=60, help="rtl: env steps of the rollout")
+    ap.add_argument("--rtl-members", type=int, default=4, help="rtl: members of the population")
+    ap.add_argument("--rtl-member-len", type=int, default=10, help="rtl: episode length in the population")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     spec = Spec()  # hopper: N=256, d=11, a=3, K=33
@@ -131,9 +178,14 @@ def main(argv=None) -> int:
         results[b] = measure(b, spec, args.steps, args.members, args.member_len)
         print(f"== {b}: rollout ==\n{format_report(results[b]['rollout'])}")
         print(f"== {b}: population ==\n{format_report(results[b]['population'])}")
+    rtl = {}
+    for n in args.rtl_neurons:
+        rtl[n] = measure_rtl(n, args.rtl_steps, args.rtl_members, args.rtl_member_len)
+        print(f"== rtl N={n}: rollout ==\n{format_report(rtl[n]['rollout'])}")
+        print(f"== rtl N={n}: population ==\n{format_report(rtl[n]['population'])}")
     proj = projection(spec, results.get("fake") or next(iter(results.values())), 1000)
     cmd = "python bench/bench_host.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    md = render(spec, results, proj, args, cmd)
+    md = render(spec, results, proj, args, cmd, rtl)
     print(md)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -141,13 +193,14 @@ def main(argv=None) -> int:
     return 0
 
 
-def render(spec: Spec, results: dict, proj: dict, args, cmd: str) -> str:
+def render(spec: Spec, results: dict, proj: dict, args, cmd: str, rtl: dict | None = None) -> str:
     lines = [
         "# Host throughput",
         "",
         f"Command: `{cmd.strip()}`  ",
         f"Machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-        f"numpy {np.__version__}; 2 shared cores.  ",
+        f"numpy {np.__version__}; 2 shared cores, load average {os.getloadavg()[0]:.1f} at the end "
+        "(other engineers' jobs: figures vary by 2-3x with the load).  ",
         f"Spec: hopper sizes, N={spec.n_neurons}, d={spec.obs_dim}, a={spec.act_dim}, K={spec.substeps} "
         f"(hash 0x{spec.hash32:08x}). Synthetic numpy env (no physics).",
         "",
@@ -178,6 +231,10 @@ def render(spec: Spec, results: dict, proj: dict, args, cmd: str) -> str:
         "On the fake backend, *compute wait* is the numpy model of the core (the simulated core's "
         "arithmetic), not bus time; on jax it is the jitted integer model per step.",
         "",
+    ]
+    if rtl:
+        lines += render_rtl(rtl, args)
+    lines += [
         "## Projected PYNQ-Z2 (not measured)",
         "",
         f"Assumptions: {T_SINGLE_US:.0f} us per single pynq MMIO access from Python; block copies at "
@@ -202,6 +259,46 @@ def render(spec: Spec, results: dict, proj: dict, args, cmd: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def render_rtl(rtl: dict, args) -> list[str]:
+    lines = [
+        "## RTL simulation (rtl backend)",
+        "",
+        "The host's RegisterCore inside the simulator (cocotb 2, Icarus Verilog, cocotbext-axi AXI4-Lite "
+        "master at full speed, no pauses), same synthetic env and float boundary; the env step, the "
+        "boundary and the bus all run in the simulator's Python process. K = 33. Figures are simulation "
+        "speed, for CI budgeting, not the board's.",
+        "",
+        f"| N (d, a, lanes) | rollout env steps/s ({args.rtl_steps} steps) | population member evals/s "
+        f"({args.rtl_members} x {args.rtl_member_len} steps) | simulated cycles/env step (bus incl.) | "
+        "core cycles/env step (model, 2 % firing) | session start s (export, build, simulator) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for n, r in rtl.items():
+        s, ro, po = r["spec"], r["rollout"], r["population"]
+        lines.append(f"| {n} ({s.obs_dim}, {s.act_dim}, {ro['lanes']}) | {ro['env_steps_per_s']:.1f} | "
+                     f"{po['member_evaluations_per_s']:.2f} | {r['cycles_per_env_step']:.0f} | "
+                     f"{r['model_cycles']:.0f} | {r['start_s']:.1f} |")
+    lines += ["", "Time per stage of the rtl rollout, seconds and share:", ""]
+    stages = list(next(iter(rtl.values()))["rollout"]["stages_s"])
+    lines.append("| stage | " + " | ".join(f"N={n}" for n in rtl) + " |")
+    lines.append("|---|" + "---:|" * len(rtl))
+    for st in stages:
+        cells = []
+        for r in rtl.values():
+            ro = r["rollout"]
+            v = ro["stages_s"][st]
+            cells.append(f"{v:.4f} ({100 * v / ro['runtime_s']:.0f} %)")
+        lines.append(f"| {st} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "*compute wait* is the simulated env step plus the STATUS polls that watch it (each poll is an "
+        "AXI4-Lite read in simulation and a thread hand-off between the host code and the simulator); "
+        "the simulator's speed in clock cycles per second bounds every stage that touches the bus.",
+        "",
+    ]
+    return lines
 
 
 if __name__ == "__main__":
