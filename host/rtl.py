@@ -40,20 +40,24 @@ from evoconn.spec import Spec
 __all__ = ["SIM_HINT", "RtlSession", "check_sim_available", "rtl_trace"]
 
 SIM_HINT = "pip install 'evoconn[sim]' (cocotb, cocotbext-axi) and Icarus Verilog (make sysdeps)"
+#: The extra that brings each module the backend needs (amaranth exports the Verilog).
+EXTRAS = {"cocotb": "sim", "cocotb_tools": "sim", "cocotbext.axi": "sim", "amaranth": "hw"}
 TEST_MODULE = "evoconn.sim.host_bridge"
 TESTCASE = "host_session"
 
 
 def check_sim_available(sim: str = "icarus") -> None:
     """Raise :class:`MissingDependency` naming what to install if the RTL backend cannot run here."""
-    for mod in ("cocotb", "cocotb_tools", "cocotbext.axi", "amaranth"):
+    for mod, extra in EXTRAS.items():
         try:
             found = importlib.util.find_spec(mod) is not None
         except ImportError:
             found = False
         if not found:
             raise MissingDependency(f"the rtl backend needs the Python module {mod!r}, which is not "
-                                    f"installed; {SIM_HINT}")
+                                    f"installed; pip install 'evoconn[{extra}]'" +
+                                    (" (cocotb, cocotbext-axi) and Icarus Verilog (make sysdeps)"
+                                     if extra == "sim" else " (amaranth, to export the Verilog)"))
     if sim == "icarus" and shutil.which("iverilog") is None:
         raise MissingDependency(f"the rtl backend needs Icarus Verilog (iverilog) on PATH; {SIM_HINT}")
 

@@ -92,3 +92,7 @@ def test_rollout_cli_runs_without_jax(tmp_path):
     assert len(json.loads(p.stdout)["returns"]) == 2
     p = run_blocked(tmp_path, CLI, "rollout", "--artifact", str(art), "--backend", "jax")
     assert p.returncode == 2 and "pip install 'evoconn[train]'" in p.stderr
+    p = run_blocked(tmp_path, CLI, "rollout", "--artifact", str(art), "--backend", "rtl")
+    assert p.returncode == 2 and "pip install 'evoconn[sim]'" in p.stderr, p.stderr
+    p = run_blocked(tmp_path, CLI, "train-core", "--env", "CartPole-v1", "--backend", "fake")
+    assert p.returncode == 2 and "pip install 'evoconn[train]'" in p.stderr, p.stderr
