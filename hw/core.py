@@ -22,16 +22,20 @@ Architecture (one env step, START to DONE; the cycle counts are :class:`evoconn.
 The register file implements :class:`evoconn.spec.RegisterMap` exactly, behind the AXI4-Lite
 target of :mod:`evoconn.hw.axil`. Bus behaviour beyond the table:
 
-- an unaligned or unmapped address, a write to a read-only register or window, and a write to a
-  STATE word other than v answer SLVERR (decoding comes first, busy or not);
-- while BUSY, a write to a writable window, START and RESET_STATE are dropped and set
-  ERROR | ERR_BUSY (response OKAY); CLEAR_ERROR is always obeyed;
+- an unaligned or unmapped address and a write to a read-only register or window answer SLVERR
+  (decoding comes first, busy or not);
+- in the STATE window, a write to neuron j's v word sets v; a write to its isyn, rate or i_in word
+  answers OKAY and changes nothing, so v0 can go as one block write over the whole window;
+- while BUSY, a write to a writable window (any STATE word included), START and RESET_STATE are
+  dropped and set ERROR | ERR_BUSY (response OKAY); CLEAR_ERROR is always obeyed;
 - registers (STATUS, CYCLES, ...) are readable at any time; a read of a window while BUSY is held
   (no response) until the env step ends, then answers the final value;
 - RESET_STATE zeroes v, I_syn, rate, I_in and the spikes in ``N / lanes`` cycles; its write
   response is held until the clear is done, so a following START never meets BUSY. RESET_STATE
   together with START clears, then runs the step;
-- byte strobes are honoured for the mask windows; other writes take the whole word.
+- byte strobes are honoured for the mask windows; other writes take the whole word;
+- a hardware reset (``rst``) returns the registers and STATUS to their reset values but does not
+  clear the memories (masks, neuron state, I_in): the host issues RESET_STATE first.
 """
 
 from __future__ import annotations
@@ -390,8 +394,7 @@ class EvoconnCore(wiring.Component):
         ro_regs = [r for r in rmap.registers.values() if r.access is Access.RO]
         ro_wins = [w for w in rmap.windows.values() if w.access is Access.RO]
         w_any = named(m, Cat(*whit.values()).any(), "w_any")
-        w_ro = named(m, Cat(*(whit[r.name] for r in ro_regs), *(whit[w.name] for w in ro_wins),
-                            whit["STATE"] & (w_field != 0)).any(), "w_ro")
+        w_ro = named(m, Cat(*(whit[r.name] for r in ro_regs), *(whit[w.name] for w in ro_wins)).any(), "w_ro")
         w_err = named(m, ~w_any | w_ro, "w_err")
         w_window = named(m, Cat(*(whit[w.name] for w in rmap.windows.values()
                                   if w.access is not Access.RO)).any(), "w_window")
@@ -434,7 +437,7 @@ class EvoconnCore(wiring.Component):
                         m.d.sync += loaded.eq(1)
                 with m.If(whit["OBS"]):
                     m.d.sync += obs[widx["OBS"]].eq(data[:ow])
-                with m.If(whit["STATE"]):
+                with m.If(whit["STATE"] & (w_field == 0)):  # isyn, rate, i_in: OKAY, ignored
                     m.d.comb += wp_v.en.eq(Const(1, lanes) << w_lane)
 
         # --- bus reads -------------------------------------------------------------------------------

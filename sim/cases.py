@@ -195,6 +195,6 @@ def expected_compared(spec: Spec, cases: list[Case]) -> int:
     """How many integers the scoreboard compares for these cases when nothing mismatches."""
     per_step = spec.act_dim + 3  # OUT, STATUS, CYCLES, SPIKES
     per_state = 4 * spec.n_neurons + spec.row_words
-    per_reset = 3 * spec.n_neurons + spec.row_words
+    per_reset = 4 * spec.n_neurons + spec.row_words
     return sum(len(c.xq) * per_step + len(c.state_after) * per_state + len(c.reset_before) * per_reset
                for c in cases)

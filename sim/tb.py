@@ -175,9 +175,13 @@ class EvoconnTB:
             await self.bus.write_block(self.addr(name), pack_rows(rows[key]).reshape(-1))
 
     async def write_v(self, v0) -> None:
-        """Membrane through the STATE window: word 4j of neuron j (the other three are read-only)."""
-        for j, v in enumerate(np.asarray(v0).tolist()):
-            await self.bus.write(self.addr("STATE", len(STATE_FIELDS) * j), int(v))
+        """Membrane through the STATE window, as the host does: one block write over the whole window,
+        v at word 4j of neuron j; the other three words carry junk, which the core ignores."""
+        v0 = np.asarray(v0, dtype=np.int64)
+        words = np.empty((len(v0), len(STATE_FIELDS)), np.int64)
+        words[:, 0] = v0
+        words[:, 1:] = ~v0[:, None] ^ np.arange(1, len(STATE_FIELDS))  # taken, they would change the trace
+        await self.bus.write_block(self.addr("STATE"), (words.reshape(-1) & 0xFFFFFFFF).astype(np.uint32))
 
     async def read_state(self) -> tuple[np.ndarray, np.ndarray]:
         n = self.spec.n_neurons
@@ -210,8 +214,8 @@ class EvoconnTB:
             if s in case.reset_before:
                 await self.control(Control.RESET_STATE)
                 st, spike = await self.read_state()
-                ok &= sb.compare(case, s, "state", np.zeros((spec.n_neurons, 3)), st[:, :3], when="reset",
-                                 fields=STATE_FIELDS[:3])
+                ok &= sb.compare(case, s, "state", np.zeros((spec.n_neurons, len(STATE_FIELDS))), st,
+                                 when="reset", fields=STATE_FIELDS)
                 ok &= sb.compare(case, s, "spike", np.zeros(spec.row_words), spike, when="reset")
             await self.bus.write_block(self.addr("OBS"), case.xq[s])
             await self.control(Control.START)
@@ -297,7 +301,15 @@ async def test_protocol(dut):
     for name in ("ID", "STATUS", "N_NEURONS", "CYCLES"):
         await _expect_error(tb.bus.write(tb.addr(name), 0), f"write to read-only {name}")
     await _expect_error(tb.bus.write(tb.addr("OUT"), 1), "write to read-only OUT")
-    await _expect_error(tb.bus.write(tb.addr("STATE", 1), 1), "write to read-only STATE isyn word")
+    # the STATE words other than v take a write (OKAY) and ignore it; v takes it
+    await tb.control(Control.RESET_STATE)
+    for word in (1, 2, 3, len(STATE_FIELDS) * (spec.n_neurons - 1) + 1):
+        await tb.bus.write(tb.addr("STATE", word), 0x1234)  # raises BusError on SLVERR
+        got = _s32(await tb.bus.read_block(tb.addr("STATE", word - word % len(STATE_FIELDS)), len(STATE_FIELDS)))
+        assert got.tolist() == [0] * len(STATE_FIELDS), f"STATE word {word} write was not ignored: {got.tolist()}"
+    await tb.bus.write(tb.addr("STATE"), 0x123)
+    got = _s32(await tb.bus.read_block(tb.addr("STATE"), len(STATE_FIELDS)))
+    assert got.tolist() == [0x123, 0, 0, 0], f"STATE v write: neuron 0 reads {got.tolist()}"
     assert await tb.reg("ID") == CORE_ID
     for name, value in rmap.constants().items():
         got = await tb.reg(name)

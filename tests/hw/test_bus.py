@@ -10,6 +10,7 @@ from numpy.testing import assert_array_equal
 from evoconn.spec import (
     CORE_ID,
     CORE_VERSION,
+    STATE_FIELDS,
     Access,
     Control,
     Spec,
@@ -66,8 +67,8 @@ def test_every_address_decodes_as_the_spec_says():
 
 
 def test_window_widths_and_access():
-    """RW windows read back what was written, at the table's width and signedness; the STATE
-    window's fields other than v are read-only."""
+    """RW windows read back what was written, at the table's width and signedness; in the STATE
+    window only v is written, writes to the other fields answer OKAY and change nothing."""
     dut = EvoconnCore(SPEC, LANES)
     rmap = dut.regmap
     sw = SPEC.state_width
@@ -91,13 +92,23 @@ def test_window_widths_and_access():
             assert to_signed(await drv.read("OBS", i)) == -(1 << (obs.width - 1)) + i
         st = rmap["STATE"]
         assert st.access is Access.RW and st.signed and st.width == max(sw, SPEC.rate_width)
+        # a step leaves non-zero isyn, rate and i_in to overwrite (the values are the oracle's)
+        await drv.write("CONTROL", Control.RESET_STATE)
+        masks = {k: np.ones(s, bool) for k, s in SPEC.mask_shapes.items()}
+        masks["mask_in"][SPEC.obs_dim:] = False
+        masks["mask_h"][SPEC.n_exc:] = False  # excitatory synapses only: I_syn > 0
+        await drv.load_masks(masks)
+        await drv.step([9000] * SPEC.obs_dim)
+        before = await drv.state()
+        assert all(before[f].any() for f in ("isyn", "rate", "i_in")), "a weak test: zero fields"
         for j in range(SPEC.n_neurons):
             raw = (0x3 << sw) | (1 << (sw - 1)) | j
             await drv.write("STATE", raw, st.stride * j)
             assert to_signed(await drv.read("STATE", st.stride * j)) == -(1 << (sw - 1)) + j
-            for f in range(1, st.stride):
-                assert await bus.write(rmap["STATE"].offset + 4 * (st.stride * j + f), 1) == SLVERR
-                assert await drv.read("STATE", st.stride * j + f) == 0
+            for f in range(1, st.stride):  # accepted and ignored, v untouched
+                assert await bus.write(rmap["STATE"].offset + 4 * (st.stride * j + f), 0x5A5A5 + f) == OKAY
+            got = [to_signed(await drv.read("STATE", st.stride * j + f)) for f in range(st.stride)]
+            assert got == [-(1 << (sw - 1)) + j] + [int(before[f][j]) for f in STATE_FIELDS[1:]], j
         for name in ("OUT", "SPIKE"):
             assert rmap[name].access is Access.RO
             assert await bus.write(rmap[name].offset, 1) == SLVERR
@@ -137,6 +148,11 @@ def test_not_loaded_busy_done_and_clear_error():
         await drv.write("CONTROL", Control.START)
         status = await drv.read("STATUS")
         assert status & Status.BUSY and not status & (Status.DONE | Status.ERROR)
+        # while busy: a write to a STATE word other than v is flagged like any window write
+        assert await drv.bus.write(rmap["STATE"].offset + 4, 7) == OKAY
+        status = await drv.read("STATUS")
+        assert status == Status.BUSY | Status.LOADED | Status.ERROR | Status.ERR_BUSY, hex(status)
+        await drv.write("CONTROL", Control.CLEAR_ERROR)
         # while busy: a mask write, an OBS write, a STATE write and a START are dropped and flagged
         word = int(pack_rows(masks["mask_h"])[0, 0])
         assert await drv.bus.write(rmap["MASK_H"].offset, word ^ 0xFF) == OKAY
