@@ -67,6 +67,9 @@ def test_population_fitness_identical_on_rtl_and_jax():
     kw = dict(n=5, seed=11, max_steps=15)
     want = score_population(JaxCore(PENDULUM), env, probs, **kw)
     with RtlSession(PENDULUM, lanes=4) as sim:
+        # an exception inside the simulator comes back as itself, and the session goes on
+        with pytest.raises(ValueError, match="observation size 4"):
+            sim.call(score_population, functools.partial(make_env, "CartPole-v1", PENDULUM), probs, **kw)
         got = sim.call(score_population, env, probs, **kw)
     assert np.ptp(want.fitness) > 0, "members with equal fitness prove nothing"
     np.testing.assert_array_equal(got.fitness, want.fitness)
@@ -99,16 +102,13 @@ def test_cli_rollout_and_train_core_on_rtl(tmp_path, capsys):
     args = ["rollout", "--artifact", str(art), "--episodes", "2", "--max-steps", "12", "--seed", "5", "--json"]
     assert main([*args, "--backend", "rtl", "--lanes", "16", "--record", str(rec), "--report"]) == 0
     rtl = json.loads(capsys.readouterr().out)
-    assert main([*args, "--backend", "jax"]) == 0
-    jax = json.loads(capsys.readouterr().out)
+    assert main([*args, "--backend", "fake", "--lanes", "16"]) == 0
+    fake = json.loads(capsys.readouterr().out)
     assert main([*args, "--backend", "replay", "--replay", str(rec)]) == 0
     replay = json.loads(capsys.readouterr().out)
-    assert rtl["returns"] == jax["returns"] == replay["returns"] and len(rtl["returns"]) == 2
+    assert rtl["returns"] == fake["returns"] == replay["returns"] and len(rtl["returns"]) == 2
     assert rtl["report"]["env_steps"] == 24 and rtl["report"]["lanes"] == 16
     assert json.loads(rec.read_text().splitlines()[0])["backend"] == "rtl"
-    # a mismatched env is refused inside the simulator and reported as a one-line error
-    assert main([*args[:-1], "--backend", "rtl", "--lanes", "16", "--env", "CartPole-v1"]) == 2
-    assert "observation size 4" in capsys.readouterr().err
     # evoconn train-core: the same rows on rtl and on the in-memory core; its artifact rolls out
     train = ["train-core", "--env", "Pendulum-v1", "--neurons", "16", "--substeps", "4", "--population", "3",
              "--generations", "2", "--max-steps", "6", "--seed", "1", "--json"]
