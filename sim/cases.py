@@ -22,8 +22,10 @@ from evoconn.spec import CycleModel, Spec, pack_rows
 
 __all__ = ["KINDS", "Case", "expected_compared", "expected_trace", "load_cases", "make_cases", "save_cases"]
 
-#: Case kinds, cycled by case index (so any 6 consecutive cases cover them all).
-KINDS = ("random", "sparse", "ones", "zeros", "saturate", "dense")
+#: Case kinds, cycled by case index (so any 7 consecutive cases cover them all). ``threshold`` holds
+#: every membrane exactly on 2**F (v0 = 2**F, I_in = 2**F from one MASK_IN bit, no recurrence), where
+#: ``v > 2**F`` never fires and ``v >= 2**F`` fires at once: random cases almost never land there.
+KINDS = ("random", "sparse", "ones", "zeros", "saturate", "dense", "threshold")
 
 
 @dataclasses.dataclass
@@ -85,6 +87,14 @@ def make_case(spec: Spec, seed: int, index: int, steps: int, state_every: int = 
         m = {k: np.ones(s, bool) for k, s in shapes.items()}  # input coefficients cancel: I_in = 0
         xq = np.full((steps, d), hi, np.int32)
         v0 = np.where(np.arange(n) % 2 == 0, shi, slo).astype(np.int32)
+    elif kind == "threshold":  # v = 2**F, u = 2**F: v + gain(u - v) = v, on the threshold for good
+        thr = spec.threshold
+        assert lo <= thr <= hi, "the threshold must be a valid observation"
+        m = {k: np.zeros(s, bool) for k, s in shapes.items()}
+        m["mask_in"][0] = True  # I_in[j] = xq[0] for every neuron
+        xq = _obs(spec, rng, steps, extreme=False)
+        xq[:, 0] = thr
+        v0 = np.full(n, thr, np.int32)
     else:  # saturate: every adder to its limit, both signs
         mi = np.zeros(shapes["mask_in"], bool)
         mi[:d] = True

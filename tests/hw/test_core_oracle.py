@@ -72,6 +72,7 @@ def _episode(spec, lanes, seed, steps, p_mask=0.3, obs_scale=1.0, reset_at=None)
                 got = await drv.state()
                 for f in ("v", "isyn", "rate", "spike"):
                     assert_array_equal(got[f], state[f], err_msg=f"after RESET_STATE: {f}")
+                assert_array_equal(got["i_in"], np.zeros(spec.n_neurons), err_msg="after RESET_STATE: i_in")
             xq = np.clip(np.round(rng.normal(0, obs_scale * spec.threshold, spec.obs_dim)), lo, hi)
             state = await _check_step(drv, spec, lanes, masks, state, xq.astype(np.int64))
             fired += await drv.read("SPIKES")
@@ -224,6 +225,43 @@ def test_threshold_fault_caught():
         simulate(dut, bench)
     assert_array_equal(results[None], np.zeros(n, np.int64))
     assert results["threshold"].sum() == n
+
+
+@pytest.mark.parametrize("fault", [None, "threshold"])
+def test_membrane_held_on_threshold(fault):
+    """The rtl tier's ``threshold`` case (evoconn.sim.cases): v0 = 2**F through STATE, I_in = 2**F
+    from one MASK_IN bit, no recurrence, so v + gain(u - v) = v stays on 2**F every sub-step. The
+    correct core equals the oracle and never fires; the ``threshold`` fault (v >= 2**F) is caught."""
+    from evoconn.sim.cases import KINDS, make_case
+
+    spec, lanes = Spec(n_neurons=16, obs_dim=3, act_dim=2, substeps=6), 4
+    case = make_case(spec, 0, KINDS.index("threshold"), 3)
+    assert case.kind == "threshold"
+    masks = {"mask_in": case.mask_in, "mask_h": case.mask_h, "mask_out": case.mask_out}
+    dut = EvoconnCore(spec, lanes, fault=fault)
+    caught = []
+
+    async def bench(ctx):
+        drv = CoreDriver(ctx, dut)
+        await drv.write("CONTROL", Control.RESET_STATE)
+        await drv.load_masks(masks)
+        for j, v in enumerate(case.v0):
+            await drv.write("STATE", int(v), 4 * j)
+        state = zero_state(spec) | {"v": case.v0.astype(np.int64)}
+        for xq in case.xq:
+            try:
+                state = await _check_step(drv, spec, lanes, masks, state, xq)
+            except AssertionError as e:
+                caught.append(e)
+                return
+            assert_array_equal(state["v"], np.full(spec.n_neurons, spec.threshold))
+            assert not state["spike"].any()
+
+    simulate(dut, bench)
+    if fault is None:
+        assert not caught, caught
+    else:
+        assert caught, "the threshold fault went unnoticed"
 
 
 def test_hopper_size_default_spec():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from evoconn.sim.cases import expected_compared, make_cases
+from evoconn.sim.cases import KINDS, expected_compared, make_cases
 from evoconn.sim.verify import verify
 
 from evoconn.spec import Spec
@@ -54,11 +54,13 @@ def test_rtl_small_core_with_several_outputs():
     assert rep.passed, rep.text()
 
 
-@pytest.mark.parametrize("fault", ["leak_shift", "dale"])
+@pytest.mark.parametrize("fault", ["leak_shift", "dale", "threshold"])
 def test_broken_core_is_caught(fault):
-    """The proof can fail: a deliberately broken core is reported, with where and how to replay."""
+    """The proof can fail: a deliberately broken core is reported, with where and how to replay.
+    ``threshold`` (v >= 2**F) is run on the directed ``threshold`` case, which holds v on 2**F."""
     spec = Spec(n_neurons=16, obs_dim=3, act_dim=1, substeps=8)
-    rep = verify(spec, 4, cases=2, steps=4, seed=0, fault=fault)
+    only = KINDS.index("threshold") if fault == "threshold" else None
+    rep = verify(spec, 4, cases=len(KINDS) if only is not None else 2, steps=4, seed=0, fault=fault, only=only)
     print(rep.text())
     assert not rep.passed
     assert rep.mismatches, "a broken core passed the proof"
@@ -67,3 +69,13 @@ def test_broken_core_is_caught(fault):
     assert first["expected"] != first["actual"]
     assert f"--case {first['case']} --waves" in rep.summary and f"--fault {fault}" in rep.summary
     assert "neuron" in rep.summary or "out[" in rep.summary or "SPIKE" in rep.summary
+    if only is not None:
+        assert {r["case"] for r in rep.mismatches} == {only}
+
+
+def test_threshold_case_passes_on_the_correct_core():
+    """The directed case itself: the correct core holds v on 2**F and never fires."""
+    spec = Spec(n_neurons=16, obs_dim=3, act_dim=2, substeps=8)
+    rep = verify(spec, 4, cases=len(KINDS), steps=3, seed=0, only=KINDS.index("threshold"))
+    assert rep.passed, rep.text()
+    assert rep.cases == 1 and rep.steps == 3
