@@ -9,13 +9,15 @@ from evoconn.cli_spec import add_spec_args, spec_from_args
 
 
 def register(sub, name: str) -> None:
+    from evoconn.sim.cases import KINDS
+
     p = sub.add_parser(name, help="cocotb proof: the generated RTL equals the JAX model, bit for bit")
     sim_sub = p.add_subparsers(dest="sim_command", metavar="SIM_COMMAND", required=True)
     v = sim_sub.add_parser("verify", help="run random cases on the exported Verilog and compare every output")
     add_spec_args(v)
     v.add_argument("--lanes", type=int, default=16, help="neuron updates per clock (default %(default)s)")
-    v.add_argument("--cases", type=int, default=6, help="cases (kinds cycle: random, sparse, ones, zeros, "
-                   "saturate, dense; default %(default)s)")
+    v.add_argument("--cases", type=int, default=len(KINDS),
+                   help=f"cases (kinds cycle: {', '.join(KINDS)}; default %(default)s)")
     v.add_argument("--steps", type=int, default=8, help="env steps per case (default %(default)s)")
     v.add_argument("--seed", type=int, default=0, help="seed of the cases and the bus pauses (default %(default)s)")
     v.add_argument("--case", type=int, default=None, help="run only this case index (replays a failure)")
