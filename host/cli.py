@@ -319,6 +319,29 @@ def run_job(core: Any, job: RolloutJob) -> tuple[dict[str, Any], Any, float, Cor
     return result, timer, runtime, core.stats
 
 
+def run_train_backend(args: argparse.Namespace) -> int:
+    """``evoconn train --backend B``: the options of ``evoconn train`` mapped onto train-core's loop."""
+    if args.backend == "pynq":
+        raise _cli_error("evoconn train --backend pynq has no board options: use evoconn train-core "
+                         "--backend pynq --overlay core.bit (same loop)")
+    for opt in ("resume", "config", "eval_copies", "sigma", "weight_decay", "checkpoint_every"):
+        if getattr(args, opt, None) is not None:
+            raise _cli_error(f"--{opt.replace('_', '-')} belongs to the Brax trainer; --backend scores EC "
+                             "through a Core (evoconn.host.train_core)")
+    if getattr(args, "algo", None) not in (None, "ec") or getattr(args, "model", None) not in (None, "int"):
+        raise _cli_error("--backend trains EC on the integer core (what the Core runs): drop --algo/--model")
+    env = args.gym_env or args.env
+    if not env:
+        raise _cli_error("--backend needs --env (a Brax task) or --gym-env (a Gymnasium id, e.g. Pendulum-v1)")
+    ns = argparse.Namespace(
+        env=env, backend=args.backend, neurons=args.neurons or 256, substeps=None,
+        population=args.population or 16, generations=args.generations or 10,
+        max_steps=args.episode_len or 1000, seed=args.seed or 0, lr=args.lr if args.lr is not None else 0.15,
+        clip_eps=args.clip_eps, out=args.out, json=False, record=None, verify=False, timeout=1.0,
+        lanes=16, overlay=None, ip=None, replay=None)
+    return run_train_core(ns)
+
+
 def run_rtl(args: argparse.Namespace, spec: Spec, job: RolloutJob) -> tuple[Any, ...]:
     """The job inside an RTL simulation session: (result, timer, stats, runtime, lanes holder)."""
     from evoconn.host.bus import default_lanes
@@ -355,6 +378,8 @@ def run_train_core(args: argparse.Namespace) -> int:
 
         kw = dict(generations=args.generations, population=args.population, seed=args.seed,
                   max_steps=args.max_steps, lr=args.lr, progress=progress)
+        if getattr(args, "clip_eps", None) is not None:
+            kw["clip_eps"] = args.clip_eps
         bus = None
         try:
             if args.backend == "rtl":

@@ -96,7 +96,7 @@ def test_training_through_the_rtl_equals_jax():
     np.testing.assert_array_equal(got.normalizer.mean, want.normalizer.mean)
 
 
-def test_cli_rollout_and_train_core_on_rtl(tmp_path, capsys):
+def test_cli_rollout_and_train_on_rtl(tmp_path, capsys):
     art = make_artifact(tmp_path / "art", spec=PENDULUM, env="Pendulum-v1", seed=1)
     rec = tmp_path / "rtl.jsonl"
     args = ["rollout", "--artifact", str(art), "--episodes", "2", "--max-steps", "12", "--seed", "5", "--json"]
@@ -109,16 +109,20 @@ def test_cli_rollout_and_train_core_on_rtl(tmp_path, capsys):
     assert rtl["returns"] == fake["returns"] == replay["returns"] and len(rtl["returns"]) == 2
     assert rtl["report"]["env_steps"] == 24 and rtl["report"]["lanes"] == 16
     assert json.loads(rec.read_text().splitlines()[0])["backend"] == "rtl"
-    # evoconn train-core: the same rows on rtl and on the in-memory core; its artifact rolls out
-    train = ["train-core", "--env", "Pendulum-v1", "--neurons", "16", "--substeps", "4", "--population", "3",
-             "--generations", "2", "--max-steps", "6", "--seed", "1", "--json"]
-    assert main([*train, "--backend", "rtl", "--lanes", "16", "--out", str(tmp_path / "run")]) == 0
-    rows_rtl = json.loads(capsys.readouterr().out)["rows"]
-    assert main([*train, "--backend", "fake", "--lanes", "16"]) == 0
+    # evoconn train --backend rtl (K = 33): the same fitness rows as train-core on the in-memory core;
+    # the run's artifact rolls out
+    common = ["--neurons", "16", "--population", "3", "--generations", "2", "--seed", "1"]
+    run = tmp_path / "run"
+    assert main(["train", "--backend", "rtl", "--gym-env", "Pendulum-v1", *common, "--episode-len", "6",
+                 "--out", str(run)]) == 0
+    rows_rtl = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    capsys.readouterr()
+    assert main(["train-core", "--backend", "fake", "--env", "Pendulum-v1", *common, "--max-steps", "6",
+                 "--json"]) == 0
     rows_fake = json.loads(capsys.readouterr().out)["rows"]
+    assert len(rows_rtl) == 2 and np.ptp([r["fitness"] for r in rows_rtl]) > 0
     np.testing.assert_array_equal([r["fitness"] for r in rows_rtl], [r["fitness"] for r in rows_fake])
-    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
-    assert main(["rollout", "--artifact", str(tmp_path / "run" / "best"), "--backend", "fake", "--episodes", "1",
+    assert main(["rollout", "--artifact", str(run / "best"), "--backend", "rtl", "--episodes", "1",
                  "--max-steps", "5"]) == 0
-    assert "1 episodes on Pendulum-v1 (fake)" in capsys.readouterr().out
+    assert "1 episodes on Pendulum-v1 (rtl)" in capsys.readouterr().out
 
