@@ -52,6 +52,10 @@ def register(sub, name: str) -> None:
     p.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in this folder")
     p.add_argument("--stop-after", type=int, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar; one line per 10%%")
+    p.add_argument("--backend", choices=["jax", "fake", "rtl", "pynq"],
+                   help="score every member through a Core on this backend (evoconn.host.train_core: "
+                        "the JAX model, the in-memory core, the RTL simulation); default: the Brax trainer")
+    p.add_argument("--gym-env", metavar="ID", help="with --backend: a Gymnasium task (e.g. Pendulum-v1)")
     p.set_defaults(func=run_train)
 
 
@@ -104,6 +108,11 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace) -> int:
+    if args.backend or args.gym_env:  # members scored through a Core (host engineer's loop)
+        from evoconn.host.cli import run_train_backend
+
+        args.backend = args.backend or "jax"
+        return run_train_backend(args)
     cfg, out, resume = config_from_args(args)
     from evoconn.training.trainer import ConfigError, Trainer, check_out_dir, check_resume, train
     from tqdm import tqdm
