@@ -61,8 +61,8 @@ class FakeBus:
       Writing any mask word sets STATUS.LOADED (until a hardware reset, i.e. a new FakeBus).
     - OBS stores ``obs_width`` bits per word and reads back sign-extended to 32 bits.
     - STATE: neuron j's words 4j..4j+3 are v, isyn, rate, i_in, read sign-extended. Only v is
-      writable (truncated to ``state_width``); a write to one of the other three words answers
-      SLVERR (in a burst, the v words are still taken), as the RTL does.
+      writable (truncated to ``state_width``); writes to the other three words are accepted and
+      ignored, so the host may write the whole window in one burst.
     - CONTROL: CLEAR_ERROR clears ERROR, ERR_BUSY and ERR_NOT_LOADED first; then RESET_STATE zeroes
       v, isyn, rate, i_in and spikes (masks and OBS are kept); then START runs one env step.
       START with nothing loaded sets ERROR|ERR_NOT_LOADED and runs nothing.
@@ -226,11 +226,6 @@ class FakeBus:
             if is_v.any():
                 v = sign_extend(words[is_v], self.spec.state_width)
                 self._state["v"][0, pos[is_v] // stride] = v
-            if not is_v.all():  # the v words of a burst are taken, the others answer SLVERR
-                bad = int(pos[~is_v][0])
-                addr = w.offset + 4 * bad
-                raise BusError(f"SLVERR: write to read-only STATE word {STATE_FIELDS[bad % stride]} of neuron "
-                               f"{bad // stride} at 0x{addr:x} (only v is writable)", addr, "write")
         else:  # pragma: no cover - RO windows are refused before
             raise AssertionError(w.name)
 

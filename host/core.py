@@ -410,13 +410,12 @@ class RegisterCore:
         self._write(self._control, int(Control.RESET_STATE))
         if v0 is not None:
             v0 = check_v0(self.spec, v0)
-            # One single write per neuron, to its v word: the core answers SLVERR to a write of
-            # the other STATE words (isyn, rate, i_in), so the window cannot go in one burst (the
-            # RTL simulation backend found the burst that FakeBus used to accept).
-            base = self._win["STATE"].offset + 4 * STATE_FIELDS.index("v")
-            stride = 4 * len(STATE_FIELDS)
-            for j, word in enumerate(to_words(v0).tolist()):
-                self._write(base + stride * j, word)
+            # One block write of the whole STATE window: v in every neuron's first word, zeros in
+            # the read-only isyn/rate/i_in words (the core ignores writes there; RESET_STATE just
+            # zeroed them anyway). One burst instead of N single writes.
+            block = np.zeros((self.spec.n_neurons, len(STATE_FIELDS)), dtype=np.int64)
+            block[:, STATE_FIELDS.index("v")] = v0
+            self._write_block(self._win["STATE"].offset, to_words(block.ravel()))
         self.stats.seconds["state_io"] += time.perf_counter() - t0
 
     def step(self, xq: np.ndarray) -> np.ndarray:

@@ -180,17 +180,3 @@ def test_obs_and_state_words_sign_extend():
     np.testing.assert_array_equal(core.read_state()["v"], v0)
     assert bus.read(bus.rmap.windows["STATE"].offset) == (-5) & 0xFFFFFFFF
     assert bus.read(0) == CORE_ID
-
-
-def test_state_words_other_than_v_answer_slverr():
-    """As the RTL does (hw/core.py): only v is writable in STATE; a burst takes its v words and errs."""
-    bus, core = make()
-    base = bus.rmap.windows["STATE"].offset
-    for field in (1, 2, 3):
-        with pytest.raises(BusError, match="read-only STATE word"):
-            bus.write(base + 4 * field, 1)
-    with pytest.raises(BusError, match=r"STATE word isyn of neuron 0 at 0x"):
-        bus.write_block(base, np.array([7, 1, 0, 0, 9], np.uint32))
-    assert [bus.read(base), bus.read(base + 16)] == [7, 9]
-    core.reset_state(np.arange(SMALL.n_neurons))  # one v word per neuron, never the others
-    np.testing.assert_array_equal(core.read_state()["v"], np.arange(SMALL.n_neurons))

@@ -26,8 +26,7 @@ def test_mmio_bus_through_pynq():
     r = json.loads(p.stdout.strip().splitlines()[-1])
     assert r["ok"] and r["numpy"].startswith("1.")
     assert r["no_board"] == "No Devices Found"  # pynq itself, with no device
-    # 3 mask windows + 8 OBS: each one numpy slice copy, never a loop of words
-    assert r["slice_writes"] == 3 + 8
-    # the only single-word writes: RESET_STATE, v0 (one per neuron: the core answers SLVERR to the
-    # other STATE words, so the window cannot go as one burst) and 8 STARTs
-    assert r["word_writes"] == 1 + 64 + 8
+    # 3 mask windows + 1 STATE (v0) + 8 OBS: each one numpy slice copy, never a loop of words
+    assert r["slice_writes"] == 3 + 1 + 8
+    # the only single-word writes: RESET_STATE and 8 STARTs
+    assert r["word_writes"] == 1 + 8
