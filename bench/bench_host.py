@@ -152,7 +152,7 @@ def projection(spec: Spec, fake_report: dict, member_len: int) -> dict:
     step_us = (T_SINGLE_US + d * T_WORD_US) + T_SINGLE_US + polls * T_SINGLE_US + (T_SINGLE_US + a * T_WORD_US)
     mask_words = (spec.n_inputs + spec.n_neurons + a) * spec.row_words
     upload_us = 3 * T_SINGLE_US + mask_words * T_WORD_US + T_SINGLE_US  # + the STATUS check
-    reset_us = T_SINGLE_US + spec.n_neurons * T_SINGLE_US  # RESET_STATE, then one v0 write per neuron
+    reset_us = T_SINGLE_US + (T_SINGLE_US + 4 * spec.n_neurons * T_WORD_US)  # RESET_STATE, v0 block
     member_us = upload_us + reset_us + member_len * step_us
     return {"core_us": core_us, "polls": polls, "step_us": step_us, "mask_words": mask_words,
             "upload_us": upload_us, "member_us": member_us,

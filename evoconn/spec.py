@@ -679,8 +679,8 @@ class RegisterMap:
              "output sums of the last env step, one signed word per action"),
             ("STATE", n * len(STATE_FIELDS), max(spec.state_width, spec.rate_width), Access.RW, True,
              len(STATE_FIELDS),
-             "neuron j at word 4j: v, isyn, rate, i_in (signed); v is writable when idle, a write to "
-             "the other words answers SLVERR (so v0 goes as one write per neuron)"),
+             "neuron j at word 4j: v, isyn, rate, i_in (signed); v is writable when idle, writes to "
+             "the other words are accepted and ignored (so v0 goes in one block write)"),
             ("SPIKE", rw, 32, Access.RO, False, 1, "spikes of the last sub-step, bit j = neuron j"),
         ]
         self.windows: dict[str, Window] = {}

@@ -180,3 +180,23 @@ def test_obs_and_state_words_sign_extend():
     np.testing.assert_array_equal(core.read_state()["v"], v0)
     assert bus.read(bus.rmap.windows["STATE"].offset) == (-5) & 0xFFFFFFFF
     assert bus.read(0) == CORE_ID
+
+
+def test_state_words_other_than_v_are_accepted_and_ignored():
+    """As the RTL does (hw/core.py): in STATE only v changes; the other words answer OKAY, so v0 goes
+    as one block write over the whole window."""
+    bus, core = make()
+    core.load_masks(random_masks(SMALL, np.random.default_rng(0)))
+    core.step(np.array([300, -200, 100]))
+    before = core.read_state()
+    assert np.abs(before["isyn"]).max() + np.abs(before["i_in"]).max() > 0
+    base = bus.rmap.windows["STATE"].offset
+    bus.write_block(base, np.full(4 * SMALL.n_neurons, 7, np.uint32))
+    after = core.read_state()
+    np.testing.assert_array_equal(after["v"], np.full(SMALL.n_neurons, 7))
+    for k in ("isyn", "rate", "i_in"):
+        np.testing.assert_array_equal(after[k], before[k], err_msg=k)
+    writes = bus.writes
+    core.reset_state(np.arange(SMALL.n_neurons))
+    assert bus.writes - writes == 2  # RESET_STATE and one block write of v0
+    np.testing.assert_array_equal(core.read_state()["v"], np.arange(SMALL.n_neurons))

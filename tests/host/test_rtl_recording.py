@@ -58,7 +58,7 @@ def test_rtl_recording_fails_at_the_first_differing_transaction():
     # another seed: the masks match, the first v0 write differs
     bus = ReplayBus(REC)
     v_addr = art.spec.register_map(4).windows["STATE"].offset
-    v_first = next(i for i, t in enumerate(bus.log) if t["op"] == "write" and t["addr"] == v_addr)
-    with pytest.raises(ReplayMismatch, match=rf"transaction {v_first} differs: recorded write\(0x{v_addr:x}"):
+    v_first = next(i for i, t in enumerate(bus.log) if t["op"] == "write_block" and t["addr"] == v_addr)
+    with pytest.raises(ReplayMismatch, match=rf"transaction {v_first} differs: recorded write_block\(0x{v_addr:x}"):
         run_episodes(RegisterCore(bus, art.spec), env, art.masks, art.normalizer, 2, seed=4, max_steps=10)
     assert bus.pos == v_first
