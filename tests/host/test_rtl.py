@@ -39,9 +39,9 @@ PENDULUM = Spec(n_neurons=16, obs_dim=3, act_dim=1, substeps=4)
 
 
 def test_one_episode_identical_on_jax_fake_and_rtl(tmp_path):
-    """N = 16, d = 5, a = 1 (odd), observations at the clipping limits, a reset in the middle, bus
+    """N = 16, d = 5, a = 3 (odd), observations at the clipping limits, a reset in the middle, bus
     backpressure on every AXI channel: identical outputs at every step and identical final state."""
-    spec = Spec(n_neurons=16, obs_dim=5, act_dim=1, n_exc=11, substeps=6)
+    spec = Spec(n_neurons=16, obs_dim=5, act_dim=3, n_exc=11, substeps=6)
     masks, xs, v0 = episode(spec, seed=5, steps=24)
     lo, hi = spec.obs_limits()
     assert (xs == lo).any() and (xs == hi).any(), "the episode must reach both clipping limits"
