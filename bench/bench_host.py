@@ -9,7 +9,7 @@ physics engine's.
 
 The rtl backend (``--rtl-neurons 16 64``) runs the same measurement inside the simulator
 (:class:`~evoconn.host.rtl.RtlSession`: RegisterCore over cocotbext-axi on the exported Verilog,
-Icarus) at N = 16 (d = 11, a = 1) and N = 64 (hopper sizes), with fewer steps; it also reports the
+Icarus) at N = 16 and N = 64 (d = 11, a = 3), with fewer steps; it also reports the
 simulated clock cycles per env step and the session's start (Verilog export, build, simulator).
 
 Projected for the board (not measured: no board here), per env step:
@@ -129,7 +129,7 @@ def measure_rtl(n: int, steps: int, members: int, member_len: int) -> dict:
     os.environ["PYTHONPATH"] = os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
     import bench_host  # this file under its module name, so the simulator's Python can import the job
 
-    spec = Spec(n_neurons=n, obs_dim=11, act_dim=3 if n >= 32 else 1)  # RTL: N < 32 needs a = 1 (xfail)
+    spec = Spec(n_neurons=n, obs_dim=11, act_dim=3)
     t0 = time.perf_counter()
     with RtlSession(spec, lanes=min(LANES, n)) as sim:
         start = sim.start_s
