@@ -21,16 +21,22 @@ from evoconn.training import models as M
 from evoconn.spec import Spec
 
 
-def run(spec: Spec, density: float, steps: int, seed: int) -> dict:
+def episode(spec: Spec, density: float, steps: int, seed: int):
+    """Masks at ``density``, a smooth random observation sequence with unit variance (like a
+    normalized locomotion task), and an initial membrane in [0, 1): the same for both networks."""
     rng = np.random.default_rng(seed)
     masks = {k: rng.random(s) < density for k, s in spec.mask_shapes.items()}
-    # A smooth random observation sequence with unit variance, like a normalized locomotion task.
     x = np.zeros((steps, spec.obs_dim), np.float32)
     z = rng.normal(size=spec.obs_dim)
     for t in range(steps):
         z = 0.9 * z + np.sqrt(1 - 0.81) * rng.normal(size=spec.obs_dim)
         x[t] = z
     v0 = rng.random(spec.n_neurons).astype(np.float32)
+    return masks, x, v0
+
+
+def run(spec: Spec, density: float, steps: int, seed: int) -> dict:
+    masks, x, v0 = episode(spec, density, steps, seed)
     params = M.FloatParams.paper(spec)
     fstep = jax.jit(lambda s, xx: M.float_env_step(spec, params, tuple(masks.values()), s, xx))
     im = M.prepare_int_masks(spec, masks["mask_in"], masks["mask_h"], masks["mask_out"])
@@ -62,14 +68,7 @@ def run(spec: Spec, density: float, steps: int, seed: int) -> dict:
 
 def float_spike_rate(spec: Spec, density: float, steps: int, seed: int) -> float:
     """Spikes per ms per neuron of the float network on the same episode as :func:`run`."""
-    rng = np.random.default_rng(seed)
-    masks = {k: rng.random(s) < density for k, s in spec.mask_shapes.items()}
-    x = np.zeros((steps, spec.obs_dim), np.float32)
-    z = rng.normal(size=spec.obs_dim)
-    for t in range(steps):
-        z = 0.9 * z + np.sqrt(1 - 0.81) * rng.normal(size=spec.obs_dim)
-        x[t] = z
-    v0 = rng.random(spec.n_neurons).astype(np.float32)
+    masks, x, v0 = episode(spec, density, steps, seed)
     params = M.FloatParams.paper(spec)
     mi, mh = jnp.asarray(masks["mask_in"], jnp.float32), jnp.asarray(masks["mask_h"], jnp.float32)
     exc = jnp.arange(spec.n_neurons) < spec.n_exc
