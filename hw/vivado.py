@@ -165,7 +165,7 @@ if {{$board_part ne ""}} {{
   make_bd_intf_pins_external [get_bd_intf_pins ps7/DDR] [get_bd_intf_pins ps7/FIXED_IO]
 }}
 set_property -dict [list CONFIG.PCW_USE_M_AXI_GP0 {{1}} CONFIG.PCW_EN_CLK0_PORT {{1}} CONFIG.PCW_EN_RST0_PORT {{1}} \\
-  CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {{$clock_mhz}}] $ps
+  CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ $clock_mhz] $ps
 set rst [create_bd_cell -type ip -vlnv xilinx.com:ip:proc_sys_reset:5.0 rst_fclk0]
 set core [create_bd_cell -type module -reference {WRAPPER} core]
 {ic}

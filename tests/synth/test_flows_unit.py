@@ -86,10 +86,11 @@ def test_vivado_tcl_is_complete(tmp_path, monkeypatch, interconnect):
     assert inv["axi_ic"].startswith(f"xilinx.com:ip:{interconnect}:")
     # the PS: GP0 master, FCLK0 at 100 MHz with its reset, board preset or explicit settings
     for setting in ("CONFIG.PCW_USE_M_AXI_GP0 {1}", "CONFIG.PCW_EN_CLK0_PORT {1}", "CONFIG.PCW_EN_RST0_PORT {1}",
-                    "CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {$clock_mhz}", "apply_board_preset \"1\"",
+                    "CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ $clock_mhz]", "apply_board_preset \"1\"",
                     "CONFIG.PCW_UIPARAM_DDR_PARTNO {MT41K256M16 RE-125}"):
         assert setting in tcl, setting
     assert "set clock_mhz 100\n" in tcl
+    assert not re.search(r"CONFIG\.\w+ \{\$", tcl), "a variable inside braces is not substituted by Tcl"
     # every connection
     nets = _nets(tcl)
     clock = next(n for n in nets if "ps7/FCLK_CLK0" in n and "core/clk" in n)
@@ -265,3 +266,35 @@ def test_summarize_nextpnr_report():
     (cp,) = s["critical_paths"]
     assert cp["start"] == "spike_FF" and cp["end"] == "acc_FF" and cp["nets"] == ["spike[3]"]
     assert cp["delay_ns"] == 2.1 and cp["logic_ns"] == 0.4 and cp["routing_ns"] == 1.0
+
+
+def test_hardware_doc_table_matches_committed_baselines():
+    root = Path(__file__).resolve().parents[2]
+    lines = (root / "docs" / "hardware.md").read_text().splitlines()
+    i = next(i for i, ln in enumerate(lines) if ln.startswith("| N | lanes | LUT (xc7z020)"))
+    rows = {}
+    for ln in lines[i + 2:]:
+        if not ln.startswith("|"):
+            break
+        cells = [c.strip() for c in ln.strip("|").split("|")]
+        rows[(int(cells[0]), int(cells[1]))] = cells
+
+    def num(cell: str) -> float:
+        return float(cell.split("(")[0].replace(",", ""))
+
+    baselines = Path(__file__).with_name("baselines")
+    for n in (64, 256):
+        base = json.loads((baselines / f"xc7z020_n{n}_l16.json").read_text())
+        r = rows[(n, 16)]
+        res = base["resources"]
+        assert [num(r[2]), num(r[3]), num(r[4]), num(r[5])] == [
+            res["lut"]["count"], res["ff"]["count"], res["bram36"]["count"], res["dsp"]["count"]], n
+        spec = Spec.from_dict(base["spec"])
+        from evoconn.spec import CycleModel
+
+        assert num(r[10]) == CycleModel(spec, 16).typical_env_step_cycles(0.02)
+        ecp5 = json.loads((baselines / f"ecp5_n{n}_l16.json").read_text())
+        assert num(r[9]) == ecp5["fmax"]["clk"]["achieved_mhz"]
+        assert [num(r[6]), num(r[7]), num(r[8])] == [ecp5["utilization"][c]["used"] for c in
+                                                     ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD")]
+        assert abs(num(r[11]) - ecp5["fmax"]["clk"]["achieved_mhz"] * 1e6 / num(r[10])) < 100
