@@ -76,3 +76,21 @@ def test_ecp5_bitstream_within_baseline(name):
     for cell in ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD"):
         u, b = summary["utilization"].get(cell, {"used": 0}), base["utilization"].get(cell, {"used": 0})
         assert abs(u["used"] - b["used"]) <= max(0.1 * b["used"], 20), f"{cell}: {u['used']} vs {b['used']}"
+
+
+def test_vivado_wrapper_elaborates_with_yosys(tmp_path, monkeypatch):
+    """The generated evoconn_axil.v and core.v parse and link (every port of the core connected)."""
+    _need("yosys")
+    from evoconn.hw.vivado import VivadoMissing, vivado_project
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    with pytest.raises(VivadoMissing):
+        vivado_project(Spec(n_neurons=32, obs_dim=3, act_dim=2, substeps=5), 8, build_root=tmp_path)
+    (folder,) = tmp_path.glob("pynq-z2-*")
+    yosys = toolchain.find_tool("yosys")
+    (folder / "check.ys").write_text("read_verilog core.v evoconn_axil.v\nhierarchy -check -top evoconn_axil\n"
+                                     "tee -o ports.txt select -list evoconn_axil/i:* evoconn_axil/o:*\n")
+    yosys.run(["-q", "check.ys"], folder, folder / "check.log")
+    ports = {p.split("/")[-1] for p in (folder / "ports.txt").read_text().split()}
+    assert {"clk", "rst", "s_axi_awaddr", "s_axi_rdata", "s_axi_bresp"} <= ports
+    assert not any(p.startswith("s_axil_") for p in ports)
