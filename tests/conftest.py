@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 # Tests see the same shared/ folder as the session and CI: beside the repository.
 SHARED = Path(os.environ.get("EVOCONN_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
@@ -42,3 +43,30 @@ def random_xq(spec, rng: np.random.Generator, batch: tuple[int, ...] = (), extre
         pick = rng.integers(0, 3, x.shape)
         x = np.where(pick == 0, lo, np.where(pick == 1, hi, x))
     return x.astype(np.int32)
+
+
+# Under `make test` (and so in CI) every tool a tier needs has been installed, so a test that
+# skips for a missing tool hides a broken install step: EVOCONN_NO_SKIPS=1 turns skips into failures.
+NO_SKIPS = bool(os.environ.get("EVOCONN_NO_SKIPS"))
+
+
+def _fail_skip(rep) -> None:
+    reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else rep.longrepr
+    rep.outcome = "failed"
+    rep.longrepr = f"skipped, but EVOCONN_NO_SKIPS is set (make test installs everything): {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if NO_SKIPS and rep.skipped and not hasattr(rep, "wasxfail"):
+        _fail_skip(rep)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    rep = outcome.get_result()
+    if NO_SKIPS and rep.skipped:
+        _fail_skip(rep)

@@ -16,9 +16,7 @@ BOARD_PY = Path(os.environ.get("EVOCONN_BOARD_PYTHON", ROOT / ".venv-board" / "b
 
 
 def test_mmio_bus_through_pynq():
-    if not BOARD_PY.exists():
-        if os.environ.get("EVOCONN_REQUIRE_BOARD_ENV"):  # `make test` builds it: its absence is a failure
-            pytest.fail(f"no board env at {BOARD_PY}; `make board-env` should have made it")
+    if not BOARD_PY.exists():  # under `make test` (EVOCONN_NO_SKIPS) this skip is a failure
         pytest.skip(f"no board env at {BOARD_PY} (make board-env)")
     p = subprocess.run([str(BOARD_PY), str(Path(__file__).with_name("pynq_standin.py"))],
                        capture_output=True, text=True, timeout=300, cwd=ROOT)
