@@ -26,7 +26,14 @@ def saturate(m, expr, width: int, name: str) -> Signal:
     x = named(m, expr, f"{name}_wide")
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
     out = Signal(signed(width), name=name)
-    m.d.comb += out.eq(Mux(x < lo, lo, Mux(x > hi, hi, x)))
+    assert x.shape().signed, "saturate takes a signed value"
+    if len(x) <= width:
+        m.d.comb += out.eq(x)
+        return out
+    # x fits iff its bits from width-1 up all equal its sign: a LUT reduction, no carry chain
+    top = x[width - 1:]
+    fits = top.all() | ~top.any()
+    m.d.comb += out.eq(Mux(fits, x[:width], Mux(x[-1], lo, hi)))
     return out
 
 

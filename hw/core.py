@@ -13,11 +13,15 @@ Architecture (one env step, START to DONE; the cycle counts are :class:`evoconn.
 - **Sub-step.** Event-driven recurrent accumulation: one cycle per neuron that spiked in the
   previous sub-step, each reading that neuron's MASK_H row and adding its Dale sign (+1/-1) to the
   targets' accumulators (the next spike is found with a lowest-set-bit search over the spike
-  vector, which is consumed as it goes). Then ``N / lanes + 1`` cycles of LIF updates (one cycle of
-  block-RAM read latency, then ``lanes`` neurons a cycle, read-modify-write of v, I_syn, rate).
-  The new spikes are shifted into the spike vector ``lanes`` at a time.
+  vector, which is consumed as it goes). Then ``N / lanes + PIPE`` cycles of LIF updates: a
+  pipeline of ``PIPE = 4`` registered stages takes ``lanes`` neurons a cycle (read-modify-write of
+  I_syn in stage 1, v in stage 3, rate in stage 4; each memory is read one cycle before the stage
+  that needs it), and drains before the phase ends, so the next sub-step reads the final state.
+  The new spikes are shifted into the spike vector ``lanes`` at a time from the last stage.
 - **Output phase.** ``a * N / lanes`` cycles, each adding up to ``lanes`` rates selected by the
-  transposed output mask into ``OUT[k]``, plus one cycle of read latency.
+  transposed output mask into ``OUT[k]`` through three stages (the masked rates and the adder
+  tree's first level, registered; its next two levels, registered; the rest and the add into
+  ``OUT[k]``), plus one cycle of read latency and two that drain the stages.
 
 The register file implements :class:`evoconn.spec.RegisterMap` exactly, behind the AXI4-Lite
 target of :mod:`evoconn.hw.axil`. Bus behaviour beyond the table:
@@ -40,7 +44,7 @@ target of :mod:`evoconn.hw.axil`. Bus behaviour beyond the table:
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
@@ -61,6 +65,10 @@ FAULTS = {
     "threshold": "fires on v >= 2**F instead of v > 2**F",
     "dale": "the rate trace of a spike takes the opposite Dale sign",
 }
+
+
+#: Registered stages of the per-lane LIF update (CycleModel.substep_overhead).
+PIPE = 4
 
 
 def _log2_exact(x: int) -> int | None:
@@ -204,8 +212,9 @@ class EvoconnCore(wiring.Component):
         pend_start = Signal()
 
         i = Signal(range(spec.n_inputs))  # input row
-        u = Signal(range(rows + 1))  # neuron row (lanes neurons)
-        u_prev = Signal(range(rows + 1))  # the row whose read data is valid now
+        u = Signal(range(rows + PIPE))  # neuron row (lanes neurons)
+        # u_d[s] = u - 1 - s during UPD: the row in stage s + 1 of the LIF pipeline
+        u_d = [Signal.like(u, name=f"u_d{s}") for s in range(PIPE)]
         k = Signal(range(a))  # output
         sub = Signal(range(k_sub))  # sub-step
 
@@ -230,8 +239,19 @@ class EvoconnCore(wiring.Component):
             with m.Elif(row_valid):
                 m.d.sync += acc[j].eq(acc[j] + Mux(row_data[j], delta, 0))
 
-        # --- the LIF update of lanes neurons (read data of row u_prev) ---------------------------
+        # --- the LIF update of lanes neurons: a pipeline of PIPE registered stages ------------
+        # Row r's I_syn is read at UPD cycle r (u == r); stage s works on it at cycle r + s, reading
+        # each state memory one cycle before the stage that needs it (so no state is carried in
+        # registers) and writing it back from that stage:
+        #   1: I_syn' = sat(decay(I_syn) + c << rec_shift)        (writes I_syn)
+        #   2: u = sat(I_syn' + I_in); d = u - v
+        #   3: v' = sat(v + gain(d)); z = v' > 2**F; v'' = z ? 0 : v'  (writes v)
+        #   4: rate' = sat(rate + gain(target(z) - rate))         (writes rate; spikes shift in)
         thr = spec.threshold
+        p1_isyn = [Signal(signed(sw), name=f"l{lane}_p1_isyn") for lane in range(lanes)]
+        p2_v = [Signal(signed(sw), name=f"l{lane}_p2_v") for lane in range(lanes)]
+        p2_d = [Signal(signed(sw + 1), name=f"l{lane}_p2_d") for lane in range(lanes)]
+        p3_z = Signal(lanes)
         z_bits, v_new, isyn_new, rate_new, iin_sat = [], [], [], [], []
         for lane in range(lanes):
             v_old = rp_v.data[lane * sw:(lane + 1) * sw].as_signed()
@@ -239,19 +259,26 @@ class EvoconnCore(wiring.Component):
             rate_old = rp_rate.data[lane * rw_bits:(lane + 1) * rw_bits].as_signed()
             iin = rp_iin.data[lane * sw:(lane + 1) * sw].as_signed()
             p = f"l{lane}"
+            # stage 1
             isyn1 = saturate(m, decay(isyn_old, spec.syn_leak) + (acc[lane] << spec.rec_shift), sw,
                              f"{p}_isyn")
-            u_cur = saturate(m, isyn1 + iin, sw, f"{p}_u")
-            v1 = saturate(m, v_old + gain(u_cur - v_old, mem_leak), sw, f"{p}_v")
+            m.d.sync += p1_isyn[lane].eq(isyn1)
+            # stage 2
+            u_cur = saturate(m, p1_isyn[lane] + iin, sw, f"{p}_u")
+            m.d.sync += [p2_v[lane].eq(v_old), p2_d[lane].eq(u_cur - v_old)]
+            # stage 3
+            v1 = saturate(m, p2_v[lane] + gain(p2_d[lane], mem_leak), sw, f"{p}_v")
             z = named(m, (v1 >= thr) if self.fault == "threshold" else (v1 > thr), f"{p}_z")
-            # neuron u_prev * lanes + lane is excitatory iff u_prev < ceil((n_exc - lane) / lanes)
+            m.d.sync += p3_z[lane].eq(z)
+            # stage 4: neuron r * lanes + lane is excitatory iff r < ceil((n_exc - lane) / lanes)
             exc_rows = -((lane - spec.n_exc) // lanes)
-            exc = named(m, u_prev < exc_rows if exc_rows > 0 else Const(0), f"{p}_exc")
+            exc = named(m, u_d[PIPE - 1] < exc_rows if exc_rows > 0 else Const(0), f"{p}_exc")
             if self.fault == "dale":
                 exc = ~exc
-            target = Mux(z, Mux(exc, spec.rate_target, -spec.rate_target), 0)
+            z4 = p3_z[lane]
+            target = Mux(z4, Mux(exc, spec.rate_target, -spec.rate_target), 0)
             rate1 = saturate(m, rate_old + gain(target - rate_old, spec.out_leak), rw_bits, f"{p}_rate")
-            z_bits.append(z)
+            z_bits.append(z4)
             v_new.append(Mux(z, 0, v1)[:sw])
             isyn_new.append(isyn1[:sw])
             rate_new.append(rate1[:rw_bits])
@@ -272,15 +299,36 @@ class EvoconnCore(wiring.Component):
         pre = named(m, Cat(*idx_bits), "pre")
 
         # --- output accumulation (read data of output k = out_k, row out_u) -----------------------
+        # Three registered stages (output_overhead = 3): the masked rates and the adder tree's first
+        # level; its next two levels; the rest of the tree and the add into OUT[k].
         out_row = rp_out.data.word_select(out_u, lanes)
         terms = [Mux(out_row[lane], rp_rate.data[lane * rw_bits:(lane + 1) * rw_bits].as_signed(), 0)
                  for lane in range(lanes)]
-        while len(terms) > 1:  # balanced adder tree
-            terms = [terms[t] + terms[t + 1] if t + 1 < len(terms) else terms[t]
-                     for t in range(0, len(terms), 2)]
+
+        def tree_level(terms):
+            return [terms[t] + terms[t + 1] if t + 1 < len(terms) else terms[t]
+                    for t in range(0, len(terms), 2)]
+
+        o_valid, o_first, o_k = out_valid, out_first, out_k
+        for stage, levels in enumerate((1, 2), start=1):
+            for _ in range(levels):
+                if len(terms) > 1:
+                    terms = tree_level(terms)
+            regs = []
+            for t, term in enumerate(terms):
+                reg = Signal(Value.cast(term).shape(), name=f"out_s{stage}_{t}")
+                m.d.sync += reg.eq(term)
+                regs.append(reg)
+            terms = regs
+            nv, nf, nk = Signal(name=f"out_valid_s{stage}"), Signal(name=f"out_first_s{stage}"), \
+                Signal.like(k, name=f"out_k_s{stage}")
+            m.d.sync += [nv.eq(o_valid), nf.eq(o_first), nk.eq(o_k)]
+            o_valid, o_first, o_k = nv, nf, nk
+        while len(terms) > 1:
+            terms = tree_level(terms)
         out_sum = named(m, terms[0], "out_sum")
-        with m.If(out_valid):
-            m.d.sync += out[out_k].eq(Mux(out_first, 0, out[out_k]) + out_sum)
+        with m.If(o_valid):
+            m.d.sync += out[o_k].eq(Mux(o_first, 0, out[o_k]) + out_sum)
 
         # --- default memory addressing: the bus (the core's states override) ----------------------
         # a bus address outside a window reads row 0 (hit implies a row below the depth)
@@ -312,7 +360,8 @@ class EvoconnCore(wiring.Component):
                 m.next = "UPD"
             m.d.sync += u.eq(0)
 
-        m.d.sync += [row_valid.eq(0), out_valid.eq(0), u_prev.eq(u)]
+        m.d.sync += [row_valid.eq(0), out_valid.eq(0), u_d[0].eq(u)]
+        m.d.sync += [u_d[s + 1].eq(u_d[s]) for s in range(PIPE - 1)]
 
         with m.FSM(name="ctrl") as ctrl:
             with m.State("IDLE"):
@@ -357,16 +406,23 @@ class EvoconnCore(wiring.Component):
                     m.d.sync += u.eq(0)
                     m.next = "UPD"
             with m.State("UPD"):
-                for rp, _ in state_fields:  # u == rows: the last row's write-back cycle, no read
-                    m.d.comb += rp.addr.eq(Mux(u == rows, 0, u))
+                def in_range(row):  # no read beyond the depth while the pipeline drains
+                    return Mux(row < rows, row, 0)
+                m.d.comb += [rp_isyn.addr.eq(in_range(u)),  # stage 1's, one cycle ahead
+                             rp_iin.addr.eq(in_range(u_d[0])),  # stage 2's
+                             rp_v.addr.eq(in_range(u_d[0])),  # stages 2 and 3's (carried in p2_v)
+                             rp_rate.addr.eq(in_range(u_d[2]))]  # stage 4's
                 m.d.sync += u.eq(u + 1)
-                with m.If(u != 0):
-                    m.d.comb += shift.eq(1)
-                    for wp, data in ((wp_v, v_new), (wp_isyn, isyn_new), (wp_rate, rate_new)):
-                        m.d.comb += [wp.addr.eq(u_prev), wp.data.eq(Cat(*data)), wp.en.eq(-1)]
+                with m.If((u >= 1) & (u <= rows)):  # stage 1 holds a row
+                    m.d.comb += [shift.eq(1), wp_isyn.addr.eq(u_d[0]), wp_isyn.data.eq(Cat(*isyn_new)),
+                                 wp_isyn.en.eq(-1)]
+                with m.If((u >= 3) & (u <= rows + 2)):  # stage 3
+                    m.d.comb += [wp_v.addr.eq(u_d[2]), wp_v.data.eq(Cat(*v_new)), wp_v.en.eq(-1)]
+                with m.If(u >= PIPE):  # stage 4: the spikes are final
+                    m.d.comb += [wp_rate.addr.eq(u_d[3]), wp_rate.data.eq(Cat(*rate_new)), wp_rate.en.eq(-1)]
                     m.d.sync += [spike.eq(spike_next),
                                  spikes.eq(Mux(spikes_sum > spikes_max, spikes_max, spikes_sum))]
-                with m.If(u == rows):
+                with m.If(u == rows + PIPE - 1):
                     with m.If(sub == k_sub - 1):
                         m.d.sync += [u.eq(0), k.eq(0)]
                         m.next = "OUT"
@@ -381,7 +437,11 @@ class EvoconnCore(wiring.Component):
                     m.d.sync += [u.eq(0), k.eq(k + 1)]
                     with m.If(k == a - 1):
                         m.next = "OUT_WAIT"
-            with m.State("OUT_WAIT"):
+            with m.State("OUT_WAIT"):  # the last row's read latency (its first stage)
+                m.next = "OUT_DRAIN"
+            with m.State("OUT_DRAIN"):  # the last row's second stage
+                m.next = "OUT_LAST"
+            with m.State("OUT_LAST"):  # the last row's third stage
                 m.d.sync += done.eq(1)
                 m.next = "IDLE"
 
