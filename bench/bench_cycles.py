@@ -91,6 +91,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="write a markdown report here")
     args = ap.parse_args(argv)
     spec = Spec(n_neurons=256, obs_dim=11, act_dim=3, substeps=33)
+    cm0 = CycleModel(spec)
     lines = [
         "# Cycles per env step of the evoconn core",
         "",
@@ -99,7 +100,8 @@ def main(argv=None) -> int:
         "Steady firing: the same number of spikes in every sub-step and before START.",
         "",
         "Formula (evoconn.spec.CycleModel, exact for the RTL): env step = "
-        "(2d + N/lanes + 1) + sum over K sub-steps of (spikes arriving + N/lanes + 1) + (a*N/lanes + 1).",
+        f"(2d + N/lanes + {cm0.input_overhead}) + sum over K sub-steps of (spikes arriving + N/lanes + "
+        f"{cm0.substep_overhead}) + (a*N/lanes + {cm0.output_overhead}).",
         "",
         *model_table(spec, args.lanes),
         "",
