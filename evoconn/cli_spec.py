@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from evoconn.spec import CycleModel, Spec
+from evoconn.spec import DEFAULT_LANES, CycleModel, Spec
 
 
 def add_spec_args(p: argparse.ArgumentParser) -> None:
@@ -33,7 +33,8 @@ def register(sub, name: str) -> None:
     if name == "spec":
         p = sub.add_parser(name, help="show the integer spec, its hash, register map and cycle model")
         add_spec_args(p)
-        p.add_argument("--lanes", type=int, default=16)
+        p.add_argument("--lanes", type=int, default=DEFAULT_LANES,
+                       help="neuron updates per clock (default %(default)s)")
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.set_defaults(func=run_spec)
     elif name == "bench":

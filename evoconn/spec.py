@@ -42,6 +42,7 @@ __all__ = [
     "ARITHMETIC_VERSION",
     "CORE_ID",
     "CORE_VERSION",
+    "DEFAULT_LANES",
     "Access",
     "Control",
     "CycleModel",
@@ -66,6 +67,8 @@ ARITHMETIC_VERSION = "evoconn-int-1"
 CORE_ID = 0x45564F43
 #: The core's VERSION register: major << 16 | minor. Major changes break the register map.
 CORE_VERSION = (1 << 16) | 0
+#: Neuron updates per clock when none is named: an implementation parameter, not part of the hash.
+DEFAULT_LANES = 16
 
 
 class SpecError(ValueError):
@@ -323,7 +326,7 @@ class Spec:
         a, b = self.to_dict(), other.to_dict()
         return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
 
-    def register_map(self, lanes: int = 1) -> RegisterMap:
+    def register_map(self, lanes: int = DEFAULT_LANES) -> RegisterMap:
         return RegisterMap(self, lanes)
 
 
@@ -652,7 +655,7 @@ class RegisterMap:
         ("ROW_WORDS", 0x34, Access.RO, "32-bit words per mask row, ceil(N/32)"),
     )
 
-    def __init__(self, spec: Spec, lanes: int = 1):
+    def __init__(self, spec: Spec, lanes: int = DEFAULT_LANES):
         self.spec = spec
         self.lanes = lanes
         values = self.constants()
@@ -772,7 +775,7 @@ class CycleModel:
     """
 
     spec: Spec
-    lanes: int = 16
+    lanes: int = DEFAULT_LANES
     start_overhead: int = 0
     input_overhead: int = 1
     substep_overhead: int = 4

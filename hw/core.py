@@ -48,7 +48,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, 
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
-from evoconn.spec import Access, Control, CycleModel, RegisterMap, Spec, Status
+from evoconn.spec import DEFAULT_LANES, Access, Control, CycleModel, RegisterMap, Spec, Status
 
 from .arith import decay, gain, named, saturate
 from .axil import AXIL_PORTS, AXI4LiteTarget, axil_members
@@ -103,7 +103,7 @@ class EvoconnCore(wiring.Component):
         The :class:`~evoconn.spec.CycleModel` the core's timing follows exactly.
     """
 
-    def __init__(self, spec: Spec, lanes: int = 16, *, fault: str | None = None):
+    def __init__(self, spec: Spec, lanes: int = DEFAULT_LANES, *, fault: str | None = None):
         try:
             self._check_args(spec, lanes, fault)
         except (TypeError, ValueError):
