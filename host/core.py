@@ -179,32 +179,30 @@ def check_masks(spec: Spec, masks: dict[str, Any]) -> dict[str, np.ndarray]:
     return out
 
 
+def _int_vector(name: str, value: Any, n: int, limits: tuple[int, int], what: str, hint: str) -> np.ndarray:
+    """``value`` as int64 (n,), refusing other shapes, non-integer dtypes and values outside ``limits``."""
+    arr = np.asarray(value)
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be integers ({hint}), got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    lo, hi = limits
+    if arr.min() < lo or arr.max() > hi:
+        raise ValueError(f"{name} must lie in [{lo}, {hi}] ({what}), got values in [{arr.min()}, {arr.max()}]")
+    return arr
+
+
 def check_xq(spec: Spec, xq: Any) -> np.ndarray:
     """A quantized observation as int64 (d,), refusing floats and values outside obs_width."""
-    arr = np.asarray(xq)
-    if arr.shape != (spec.obs_dim,):
-        raise ValueError(f"xq must have shape ({spec.obs_dim},), got {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"xq must be integers (use spec.quantize_obs), got dtype {arr.dtype}")
-    arr = arr.astype(np.int64)
-    lo, hi = spec.obs_limits()
-    if arr.min() < lo or arr.max() > hi:
-        raise ValueError(f"xq must lie in [{lo}, {hi}] (obs_width={spec.obs_width}), got {arr.tolist()}")
-    return arr
+    return _int_vector("xq", xq, spec.obs_dim, spec.obs_limits(), f"obs_width={spec.obs_width}",
+                       "use spec.quantize_obs")
 
 
 def check_v0(spec: Spec, v0: Any) -> np.ndarray:
     """An initial membrane as int64 (N,), inside the state width."""
-    arr = np.asarray(v0)
-    if arr.shape != (spec.n_neurons,):
-        raise ValueError(f"v0 must have shape ({spec.n_neurons},), got {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"v0 must be integers in state units, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64)
-    lo, hi = spec.state_limits()
-    if arr.min() < lo or arr.max() > hi:
-        raise ValueError(f"v0 must lie in [{lo}, {hi}] (state_width={spec.state_width})")
-    return arr
+    return _int_vector("v0", v0, spec.n_neurons, spec.state_limits(), f"state_width={spec.state_width}",
+                       "in state units")
 
 
 def sign_extend(words: Any, width: int) -> np.ndarray:
