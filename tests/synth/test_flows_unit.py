@@ -279,7 +279,8 @@ def test_hardware_doc_table_matches_committed_baselines():
         rows[(int(cells[0]), int(cells[1]))] = cells
 
     def num(cell: str) -> float:
-        return float(cell.split("(")[0].replace(",", ""))
+        # "24.54*" marks a figure measured before a design change (the doc's footnote says which)
+        return float(cell.split("(")[0].replace(",", "").replace("*", ""))
 
     baselines = Path(__file__).with_name("baselines")
     for n in (64, 256):
