@@ -14,8 +14,8 @@ import sys
 #: which adds the subcommand's parser and sets ``func`` on it.
 COMMANDS: dict[str, tuple[str, str]] = {
     "spec": ("evoconn.cli_spec", "show the integer spec, its hash, register map and cycle model"),
-    "bench": ("evoconn.cli_spec", "run a benchmark in bench/"),
-    "hw": ("evoconn.hw.cli", "the Amaranth core: export Verilog"),
+    "bench": ("evoconn.cli_spec", "run a benchmark script from bench/ (results in bench/results/)"),
+    "hw": ("evoconn.hw.cli", "the Amaranth core: Verilog export, synthesis reports, bitstreams"),
     "rollout": ("evoconn.host.cli", "run a trained network on a backend (fake, jax, rtl, pynq) and print returns"),
     "flash": ("evoconn.host.cli", "load a PYNQ overlay and check the evoconn core in it"),
     "train-core": ("evoconn.host.cli", "EC with every member scored through a Core (jax, fake, rtl, pynq)"),

@@ -38,7 +38,7 @@ def register(sub, name: str) -> None:
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.set_defaults(func=run_spec)
     elif name == "bench":
-        p = sub.add_parser(name, help="run a benchmark script from bench/ (see bench/README.md)")
+        p = sub.add_parser(name, help="run a benchmark script from bench/ (results in bench/results/)")
         p.add_argument("which", choices=["model"], help="model: integer vs float policy steps/s")
         p.add_argument("rest", nargs=argparse.REMAINDER)
         p.set_defaults(func=run_bench)

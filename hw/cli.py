@@ -8,7 +8,7 @@ from evoconn.cli_spec import add_spec_args, spec_from_args
 
 
 def register(sub, name: str) -> None:
-    p = sub.add_parser(name, help="the Amaranth core: export Verilog")
+    p = sub.add_parser(name, help="the Amaranth core: Verilog export, synthesis reports, bitstreams")
     hw_sub = p.add_subparsers(dest="hw_command", metavar="HW_COMMAND", required=True)
     v = hw_sub.add_parser("verilog", help="export the core as one flat Verilog module plus a manifest")
     add_spec_args(v)
