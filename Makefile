@@ -55,7 +55,7 @@ train: setup  ## set up, then train EC on the simulated (bit-exact integer) core
 	fi
 	@echo "learning curve: $(RUN)/learning_curve.png   artifact: $(RUN)/best   metrics: $(RUN)/metrics.jsonl"
 
-test: setup board-env  ## set up, then run ruff and every test tier this machine can run
+test: setup board-env  ## set up (.venv, the board env, Icarus), then run ruff and every test tier
 	$(BIN)/ruff check .
 	$(BOARD)/bin/python -m pytest -q -p no:cacheprovider tests/test_spec.py tests/test_artifact.py
 	EVOCONN_NO_SKIPS=1 $(BIN)/pytest -n $(JOBS) -m "not board"
