@@ -19,7 +19,7 @@ from evoconn.artifact import atomic_write_text, base_manifest
 from evoconn.spec import Spec
 
 from .core import MODULE_NAME
-from .synth import _sha, design_verilog, mark_ram_style
+from .synth import _sha, design_verilog
 from .toolchain import Build, cache_key, cached_build, find_tool
 
 __all__ = ["DEVICES", "bitstream_ecp5", "summarize_report"]
@@ -67,11 +67,7 @@ def bitstream_ecp5(spec: Spec, lanes: int, *, device: str = "LFE5U-85F", package
     """
     if device not in DEVICES:
         raise ValueError(f"device must be one of {sorted(DEVICES)}, got {device!r}")
-    if mask_ram not in ("block", "auto"):
-        raise ValueError(f"mask_ram must be 'block' or 'auto', got {mask_ram!r}")
-    text, export_man = design_verilog(spec, lanes)
-    if mask_ram == "block":
-        text = mark_ram_style(text)
+    text, export_man = design_verilog(spec, lanes, mask_ram)
     yosys, pnr, pack = find_tool("yosys"), find_tool("nextpnr-ecp5"), find_tool("ecppack")
     tools = {"yosys": yosys.version, "nextpnr-ecp5": pnr.version, "ecppack": pack.version}
     options = {"flow": "ecp5", "device": device, "package": package, "speed": speed, "freq_mhz": freq_mhz,

@@ -51,14 +51,21 @@ TOLERANCES: dict[str, tuple[float, float]] = {
 }
 
 
-def design_verilog(spec: Spec, lanes: int) -> tuple[str, dict[str, Any]]:
-    """The core's Verilog text and its export manifest (by :func:`evoconn.hw.export.export_verilog`)."""
+def design_verilog(spec: Spec, lanes: int, mask_ram: str = "block") -> tuple[str, dict[str, Any]]:
+    """The core's Verilog text and its export manifest (by :func:`evoconn.hw.export.export_verilog`).
+
+    ``mask_ram="block"`` marks the mask memories ``ram_style = "block"`` (:func:`mark_ram_style`);
+    ``"auto"`` leaves the choice to the synthesis tool.
+    """
     from .export import export_verilog
 
+    if mask_ram not in ("block", "auto"):
+        raise ValueError(f"mask_ram must be 'block' or 'auto', got {mask_ram!r}")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "core.v"
         man = export_verilog(spec, lanes, out)
-        return out.read_text(), man
+        text = out.read_text()
+    return (mark_ram_style(text) if mask_ram == "block" else text), man
 
 
 #: The core's mask memories (names of the Verilog memories :mod:`evoconn.hw.core` emits).
@@ -127,11 +134,7 @@ def synthesize(spec: Spec, lanes: int, *, part: str = "xc7z020", mask_ram: str =
     """
     if part not in PARTS:
         raise ValueError(f"part must be one of {sorted(PARTS)}, got {part!r}")
-    if mask_ram not in ("block", "auto"):
-        raise ValueError(f"mask_ram must be 'block' or 'auto', got {mask_ram!r}")
-    text, export_man = design_verilog(spec, lanes)
-    if mask_ram == "block":
-        text = mark_ram_style(text)
+    text, export_man = design_verilog(spec, lanes, mask_ram)
     yosys = find_tool("yosys")
     tools = {"yosys": yosys.version}
     options = {"flow": "synth_xilinx", "part": part, "lanes": lanes, "top": MODULE_NAME, "mask_ram": mask_ram}

@@ -33,7 +33,7 @@ from evoconn.spec import Spec
 
 from .axil import AXIL_PORTS
 from .core import MODULE_NAME
-from .synth import _sha, design_verilog, mark_ram_style
+from .synth import _sha, design_verilog
 from .toolchain import cache_key
 
 __all__ = ["PYNQ_Z2", "VivadoMissing", "address_range", "wrapper_verilog", "build_tcl", "vivado_project"]
@@ -230,8 +230,7 @@ def vivado_project(spec: Spec, lanes: int, *, name: str = "evoconn", clock_mhz: 
         raise ValueError(f"name must be a plain identifier (it names the .bit, .hwh and block design), got {name!r}")
     if base_address % MIN_RANGE:
         raise ValueError(f"base_address 0x{base_address:x} must be aligned to 4 KiB")
-    text, export_man = design_verilog(spec, lanes)
-    text = mark_ram_style(text)
+    text, export_man = design_verilog(spec, lanes, "block")
     aw = export_man["addr_width"]
     rng = address_range(spec, lanes)
     if base_address % rng:
