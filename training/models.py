@@ -178,9 +178,9 @@ class FloatParams(NamedTuple):
     def paper(cls, spec: Spec) -> FloatParams:
         dt = 0.5
         return cls(
-            r_in=2.0 / math.sqrt(spec.obs_dim),
+            r_in=spec.r_in,
             r=4.0 / math.sqrt(spec.n_neurons),
-            r_out=5.0 / math.sqrt(0.5 * spec.n_neurons),
+            r_out=spec.r_out,
             alpha_syn=math.exp(-dt / 5.0),
             alpha_m=math.exp(-dt / 10.0),
             alpha_out=math.exp(-dt / 10.0),
