@@ -76,7 +76,7 @@ def _throughput_one(args, pop: int) -> dict:
 
 def compare(args) -> dict:
     import numpy as np
-    from evoconn.training.trainer import TrainConfig, train
+    from evoconn.training.trainer import CHECKPOINT, TrainConfig, train
 
     runs = {}
     variants = [("EC-int", "ec", "int"), ("EC-float", "ec", "float"), ("ES-RSNN", "es", "float")]
@@ -89,8 +89,12 @@ def compare(args) -> dict:
             cfg = TrainConfig(env=args.env, algo=algo, model=model, population=p,
                               generations=args.generations, neurons=args.neurons, seed=seed,
                               backend=args.backend, episode_len=args.episode_len,
-                              checkpoint_every=args.generations)
-            rows = train(cfg, Path(args.work) / f"{name}-{seed}")
+                              checkpoint_every=10)
+            out = Path(args.work) / f"{name}-{seed}"
+            # an interrupted comparison resumes where it stopped: finished runs are read back,
+            # a run cut off mid-way continues from its last checkpoint
+            train(cfg, out, resume=(out / CHECKPOINT).exists())
+            rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
             runs.setdefault(name, []).append(
                 [{k: r[k] for k in ("generation", "env_steps", "wall_time", "eval/fitness",
                                     "train/fitness_mean")} for r in rows])
