@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-__all__ = ["ECParams", "ECState", "ask", "centered_ranks", "eval_masks", "init", "tell"]
+__all__ = ["ECParams", "ECState", "ask", "centered_ranks", "eval_masks", "init", "ordered_sum", "tell"]
 
 Tree = dict[str, jax.Array]
 
@@ -83,6 +83,21 @@ def centered_ranks(fitness: jax.Array) -> jax.Array:
     n = fitness.shape[0]
     ranks = jnp.argsort(jnp.argsort(fitness, stable=True), stable=True)
     return ranks.astype(jnp.float32) / (n - 1) - 0.5
+
+
+def ordered_sum(x: jax.Array) -> jax.Array:
+    """Σ over axis 0 in one fixed pairwise order (halves added elementwise, zero-padded to a power
+    of two), so that a float sum over the population gives the same bits however XLA fuses it and
+    however the population is sharded: elementwise adds are never reassociated, reductions may be.
+    """
+    n = x.shape[0]
+    m = 1 << max(0, (n - 1).bit_length())
+    if m != n:
+        x = jnp.concatenate([x, jnp.zeros((m - n, *x.shape[1:]), x.dtype)])
+    while m > 1:
+        m //= 2
+        x = x[:m] + x[m:]
+    return x[0]
 
 
 def tell(params: ECParams, state: ECState, theta: Tree, fitness: jax.Array) -> tuple[ECState, dict]:

@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
-from evoconn.training.ec import centered_ranks
+from evoconn.training.ec import centered_ranks, ordered_sum
 from flax import struct
 
 __all__ = ["ESParams", "ESState", "ask", "init", "tell"]
@@ -69,9 +69,16 @@ def ask(params: ESParams, state: ESState, key: jax.Array, n: int) -> tuple[Tree,
 def tell(params: ESParams, state: ESState, eps: Tree, fitness: jax.Array) -> tuple[ESState, dict]:
     u = centered_ranks(fitness)
     n = fitness.shape[0]
-    g = {k: jnp.tensordot(u, e, axes=1) / (n * params.sigma) for k, e in eps.items()}
+    # Σ_i u_i ε_i in a fixed order: the same bits sharded or not (a tensordot's order is XLA's)
+    g = {k: ordered_sum(u.reshape((n,) + (1,) * (e.ndim - 1)) * e) / (n * params.sigma)
+         for k, e in eps.items()}
     updates, opt_state = params.optimizer().update(
         jax.tree.map(jnp.negative, g), state.opt_state, state.mean)
     mean = optax.apply_updates(state.mean, updates)
-    metrics = {"grad_norm": optax.tree.norm(g), "weight_norm": optax.tree.norm(mean)}
+    metrics = {"grad_norm": _norm(g), "weight_norm": _norm(mean)}
     return ESState(mean=mean, opt_state=opt_state, generation=state.generation + 1), metrics
+
+
+def _norm(tree: Tree) -> jax.Array:
+    """The global L2 norm, summed in a fixed order (the same bits however ``tree`` is sharded)."""
+    return jnp.sqrt(ordered_sum(jnp.concatenate([jnp.square(x).ravel() for x in jax.tree.leaves(tree)])))

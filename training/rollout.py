@@ -27,6 +27,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from evoconn.training.ec import ordered_sum
 from evoconn.training.models import (
     FloatParams,
     FloatState,
@@ -81,8 +82,9 @@ def norm_update(norm: NormState, batch: jax.Array) -> NormState:
     """Chan's parallel merge, the formula of :meth:`evoconn.artifact.Normalizer.update`."""
     batch = batch.reshape(-1, norm.mean.shape[0]).astype(jnp.float32)
     n = jnp.float32(batch.shape[0])
-    b_mean = batch.mean(axis=0)
-    b_var = batch.var(axis=0)
+    # fixed-order sums: the statistics do not depend on how the population is sharded or fused
+    b_mean = ordered_sum(batch) / n
+    b_var = ordered_sum(jnp.square(batch - b_mean)) / n
     tot = norm.count + n
     delta = b_mean - norm.mean
     mean = norm.mean + delta * n / tot

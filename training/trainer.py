@@ -4,7 +4,11 @@ A generation is one jitted, pure function ``(RunnerState, key) -> (RunnerState, 
 ask the algorithm for the members, append the evaluation copies, roll the population out on
 Brax under the paper's fitness rules (:mod:`evoconn.training.rollout`), tell the algorithm the
 training members' fitness, update the observation normalizer. The population axis is sharded
-across the local JAX devices (a 1-D ``Mesh`` over ``jax.devices()``).
+across the local JAX devices (a 1-D ``Mesh`` over ``jax.devices()``). Every sum over the
+population is integer (EC's gradient) or taken in a fixed order (:func:`ec.ordered_sum`: ES's
+gradient, the normalizer), so the sharded run equals the unsharded one bit for bit wherever XLA
+compiles a member's float physics the same way for both batch sizes (tested on CPU with the ISA
+capped at AVX; with AVX-512, XLA rounds a batch of 8 and one of 16 differently in the last bit).
 
 Everything impure lives in :func:`train`: the metrics log (``metrics.jsonl``), the learning
 curve, the best artifact, checkpoints (atomic, every ``checkpoint_every`` generations), resume,

@@ -161,40 +161,43 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
 
 
 SHARD_SCRIPT = """
-import json, sys, jax
+import json, sys, jax, numpy as np
 from evoconn.training.trainer import Trainer, TrainConfig
-cfg = TrainConfig(env="inverted_double_pendulum", neurons=16, episode_len=60, population=16)
+cfg = TrainConfig(env="inverted_double_pendulum", neurons=16, episode_len=60, population=16,
+                  algo=sys.argv[1], eval_copies=1 if sys.argv[1] == "ec" else 2)
 out = {}
 for name, devs in (("one", jax.devices()[:1]), ("two", jax.devices())):
     t = Trainer(cfg, devices=devs)
     s = t.init()
-    rows, rhos = [], []
-    for g in range(2):
+    rows, states = [], []
+    for g in range(3):
         s, m = t.generation(s, t.gen_key(g))
         rows.append({k: float(v) for k, v in m.items()})
-        rhos.append({k: v.tolist() for k, v in jax.device_get(s.algo.rho).items()})
-    out[name] = {"rows": rows, "rho": rhos,
-                 "ndev": len(devs), "sharding": str(s.reset_pool.obs.sharding)}
+        states.append([np.asarray(x).tolist() for x in jax.tree.leaves(jax.device_get(s))])
+    out[name] = {"rows": rows, "states": states, "ndev": len(devs),
+                 "sharding": str(s.reset_pool.obs.sharding)}
 print(json.dumps(out))
 """
 
 
 @pytest.mark.slow
-def test_sharded_population_equals_unsharded():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-           "JAX_PLATFORMS": "cpu"}
-    res = subprocess.run([sys.executable, "-c", SHARD_SCRIPT], env=env, capture_output=True,
-                         text=True, timeout=240)
+@pytest.mark.parametrize("algo", ["ec", "es"])
+def test_sharded_population_equals_unsharded(algo):
+    # XLA's CPU code for a float loop depends on whether its length fills the vector width: with
+    # AVX-512 a batch of 8 and one of 16 round Brax's physics and the dense network differently
+    # in the last bit. Capping the ISA at AVX makes that codegen shape-independent, so this test
+    # sees everything evoconn computes over the population (integer network, EC's integer
+    # gradient, ES's and the normalizer's fixed-order sums, ranks, metrics) and requires it exact.
+    env = {**os.environ, "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2 --xla_cpu_max_isa=AVX"}
+    res = subprocess.run([sys.executable, "-c", SHARD_SCRIPT, algo], env=env, capture_output=True,
+                         text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout.splitlines()[-1])
     assert out["one"]["ndev"] == 1 and out["two"]["ndev"] == 2
     assert "pop" in out["two"]["sharding"]
-    # generation 1 is bit-identical: rollout, integer network, exact NES gradient, normalizer
-    assert out["one"]["rows"][0] == out["two"]["rows"][0]
-    assert out["one"]["rho"][0] == out["two"]["rho"][0]
-    # later, the float physics of a batch of 8 and one of 16 round differently (XLA vectorizes
-    # them differently): returns agree to float32 round-off
-    a, b = out["one"]["rows"][1], out["two"]["rows"][1]
-    assert a.keys() == b.keys()
-    for k in a:
-        assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), k
+    one, two = out["one"], out["two"]
+    assert one["rows"][0]["train/fitness_max"] > one["rows"][0]["train/fitness_min"]  # not degenerate
+    for g in range(3):  # generation for generation: every metric and every leaf of the state
+        assert one["rows"][g] == two["rows"][g], g
+        assert one["states"][g] == two["states"][g], g
