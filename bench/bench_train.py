@@ -75,7 +75,6 @@ def _throughput_one(args, pop: int) -> dict:
 
 
 def compare(args) -> dict:
-    import numpy as np
     from evoconn.training.trainer import CHECKPOINT, TrainConfig, train
 
     runs = {}
@@ -99,49 +98,125 @@ def compare(args) -> dict:
                 [{k: r[k] for k in ("generation", "env_steps", "wall_time", "eval/fitness",
                                     "train/fitness_mean")} for r in rows])
             print(name, seed, rows[-1]["eval/fitness"], rows[-1]["wall_time"], flush=True)
-    # env steps EC needs to reach ES-RSNN's final return (mean over seeds of a 5-gen smoothed curve)
-    def smooth(rs, key):
-        v = np.array([r[key] for r in rs])
-        return np.convolve(v, np.ones(5) / 5, mode="valid") if len(v) >= 5 else v
-
-    es_final = float(np.mean([smooth(r, "train/fitness_mean")[-1] for r in runs["ES-RSNN"]]))
-    es_steps = float(np.mean([r[-1]["env_steps"] for r in runs["ES-RSNN"]]))
-    ratio = {}
-    for name in ("EC-int", "EC-float"):
-        need = []
-        for r in runs[name]:
-            sm = smooth(r, "train/fitness_mean")
-            hit = np.nonzero(sm >= es_final)[0]
-            need.append(r[hit[0] + min(4, len(r) - 1)]["env_steps"] if len(hit) else None)
-        ok = [n for n in need if n is not None]
-        ratio[name] = {"env_steps_to_reach_es_final": need,
-                       "es_steps_over_ec_steps": es_steps / float(np.mean(ok)) if ok else None}
-    _plot(runs, args)
-    return {"es_final_train_mean": es_final, "ratio": ratio, "runs": runs}
+    res = analyse(runs)
+    _plot(runs, res, args)
+    return {**res, "runs": runs}
 
 
-def _plot(runs, args) -> None:
+def analyse(runs: dict[str, list[list[dict]]], window: int = 5) -> dict:
+    """ES-RSNN's final return (train mean over the last ``window`` generations, mean over seeds),
+    and per method the env steps and wall time each seed needs for its own ``window``-generation
+    mean to reach it (counted at the end of that window)."""
+    import numpy as np
+
+    def smooth(r, key):
+        v = np.array([q[key] for q in r])
+        return np.convolve(v, np.ones(window) / window, mode="valid") if len(v) >= window else v
+
+    es = runs["ES-RSNN"]
+    es_final = float(np.mean([smooth(r, "train/fitness_mean")[-1] for r in es]))
+    es_steps = float(np.mean([r[-1]["env_steps"] for r in es]))
+    es_wall = float(np.mean([r[-1]["wall_time"] for r in es]))
+    out = {"es_final_train_mean": es_final, "es_env_steps": es_steps, "es_wall_time": es_wall,
+           "window": window, "methods": {}}
+    for name, rs in runs.items():
+        reach = []
+        for r in rs:
+            hit = np.nonzero(smooth(r, "train/fitness_mean") >= es_final)[0]
+            q = r[min(len(r) - 1, hit[0] + window - 1)] if len(hit) else None
+            reach.append(None if q is None else {"generation": q["generation"],
+                                                 "env_steps": q["env_steps"], "wall_time": q["wall_time"]})
+        ok = [q for q in reach if q is not None]
+        m = {
+            "final_eval": [float(smooth(r, "eval/fitness")[-1]) for r in rs],
+            "final_train_mean": [float(smooth(r, "train/fitness_mean")[-1]) for r in rs],
+            "env_steps": [r[-1]["env_steps"] for r in rs],
+            "wall_time": [r[-1]["wall_time"] for r in rs],
+            "reach_es_final": reach,
+            "seeds_reaching": len(ok),
+        }
+        if ok:
+            m["es_steps_over_steps_to_reach"] = es_steps / float(np.mean([q["env_steps"] for q in ok]))
+            m["es_wall_over_wall_to_reach"] = es_wall / float(np.mean([q["wall_time"] for q in ok]))
+        out["methods"][name] = m
+    return out
+
+
+COLORS = {"EC-int": "C0", "EC-float": "C1", "ES-RSNN": "C2"}
+
+
+def _plot(runs, res, args) -> None:
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharey="row")
     for name, rs in runs.items():
-        for i, r in enumerate(rs):
-            for ax, x in zip(axes, ("env_steps", "wall_time"), strict=True):
-                ax.plot([q[x] for q in r], [q["eval/fitness"] for q in r],
-                        color={"EC-int": "C0", "EC-float": "C1", "ES-RSNN": "C2"}[name],
-                        alpha=0.8, label=name if i == 0 else None)
-    for ax, x in zip(axes, ("env steps", "wall time (s, 2-core CPU)"), strict=True):
-        ax.set_xlabel(x)
-        ax.set_ylabel("eval return")
+        c = COLORS[name]
+        n = min(len(r) for r in rs)
+        for row, key in enumerate(("eval/fitness", "train/fitness_mean")):
+            for col, x in enumerate(("env_steps", "wall_time")):
+                ax = axes[row, col]
+                for r in rs:  # each seed thin, the mean over seeds bold
+                    ax.plot([q[x] for q in r], [q[key] for q in r], color=c, alpha=0.25, lw=0.8)
+                xs = np.mean([[q[x] for q in r[:n]] for r in rs], axis=0)
+                ys = np.mean([[q[key] for q in r[:n]] for r in rs], axis=0)
+                ax.plot(xs, ys, color=c, lw=2, label=f"{name} (mean of {len(rs)} seeds)")
+                if row == 1:
+                    for q in res["methods"][name]["reach_es_final"]:
+                        if q is not None and name != "ES-RSNN":
+                            ax.plot(q[x], res["es_final_train_mean"], "o", color=c, ms=6, mfc="none")
+    for col, x in enumerate(("env steps", "wall time (s, this 2-core CPU)")):
+        axes[1, col].axhline(res["es_final_train_mean"], color="C2", ls="--", lw=1,
+                             label="ES-RSNN's final train mean (circles: EC seeds reach it)")
+        axes[1, col].set_xlabel(x)
+    axes[0, 0].set_ylabel("eval return (deterministic copies)")
+    axes[1, 0].set_ylabel("train return, population mean")
+    for ax in axes.flat:
         ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(f"{args.env}, population {args.population}, N={args.neurons}, "
-                 f"episode cap {args.episode_len}, seeds {args.seeds}")
+    axes[0, 0].legend(loc="lower right", fontsize=8)
+    axes[1, 0].legend(loc="lower right", fontsize=8)
+    fig.suptitle(f"{args.env}: EC (integer core, float model) vs ES-RSNN; population {args.population}, "
+                 f"N={args.neurons}, episode cap {args.episode_len}, {args.generations} generations, "
+                 f"seeds {args.seeds}")
     fig.tight_layout()
     fig.savefig(RESULTS / f"{args.tag}.png", dpi=90)
+
+
+def report(res: dict) -> str:
+    """The comparison as markdown: settings, the command, and one row per method."""
+    import numpy as np
+
+    def ms(v):
+        return f"{np.mean(v):,.0f} ({min(v):,.0f} to {max(v):,.0f})"
+
+    lines = [f"# {res['args']['env']}: EC on the integer core, EC on the float model, ES-RSNN", "",
+             "Made by (results in the JSON and PNG of the same name):", "", "    " + res["command"], "",
+             f"jax {res['env']['jax']}, brax {res['env']['brax']} ({res['env']['backend']} backend), "
+             f"devices {res['env']['devices']}; population {res['args']['population']}, "
+             f"N = {res['args']['neurons']}, episode cap {res['args']['episode_len']}, "
+             f"{res['args']['generations']} generations, seeds {res['args']['seeds']}. "
+             f"Whole comparison: {res['total_wall_s'] / 60:.1f} min.", "",
+             f"ES-RSNN's final return (train mean over the last {res['window']} generations, mean over "
+             f"seeds): **{res['es_final_train_mean']:.1f}**, after {res['es_env_steps']:,.0f} env steps "
+             f"and {res['es_wall_time']:.0f} s.", "",
+             "| method | final eval return | final train mean | env steps | wall s | env steps to reach "
+             "ES-RSNN's final, per seed | seeds reaching | ES env steps / EC env steps | "
+             "ES wall / EC wall |", "|---|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for name, m in res["methods"].items():
+        reach = " / ".join("never" if q is None else f"{q['env_steps']:,}" for q in m["reach_es_final"])
+        r1, r2 = m.get("es_steps_over_steps_to_reach"), m.get("es_wall_over_wall_to_reach")
+        lines.append(f"| {name} | {ms(m['final_eval'])} | {ms(m['final_train_mean'])} | "
+                     f"{np.mean(m['env_steps']):,.0f} | {np.mean(m['wall_time']):.0f} | {reach} | "
+                     f"{m['seeds_reaching']}/{len(m['reach_es_final'])} | "
+                     f"{'-' if r1 is None else f'{r1:.2f}'} | {'-' if r2 is None else f'{r2:.2f}'} |")
+    lines += ["", "Final returns: mean over seeds of each seed's last-"
+              f"{res['window']}-generation mean (min to max over seeds). A ratio above 1 means EC "
+              "needs fewer env steps (less wall time) than ES-RSNN used to reach ES-RSNN's final "
+              "return; it is averaged over the seeds that reach it.", ""]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -168,13 +243,19 @@ def main(argv=None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     import jax
 
+    t0 = time.perf_counter()
     res = throughput(args) if args.which == "throughput" else compare(args)
     from importlib import metadata
 
     res["command"] = "python bench/bench_train.py " + " ".join(sys.argv[1:] if argv is None else argv)
     res["env"] = {"jax": jax.__version__, "brax": metadata.version("brax"),
                   "backend": args.backend, "devices": [str(d) for d in jax.devices()]}
+    res["args"] = {k: v for k, v in vars(args).items() if k != "which"}
+    res["total_wall_s"] = time.perf_counter() - t0  # this call's time (a resumed one counts less)
     (RESULTS / f"{args.tag}.json").write_text(json.dumps(res, indent=1) + "\n")
+    if args.which == "compare":
+        (RESULTS / f"{args.tag}.md").write_text(report(res))
+        print(report(res))
     return 0
 
 
