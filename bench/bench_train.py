@@ -92,7 +92,11 @@ def compare(args) -> dict:
             out = Path(args.work) / f"{name}-{seed}"
             # an interrupted comparison resumes where it stopped: finished runs are read back,
             # a run cut off mid-way continues from its last checkpoint
-            train(cfg, out, resume=(out / CHECKPOINT).exists())
+            train(cfg, out, resume=(out / CHECKPOINT).exists(), progress_fn=lambda r, n=name, s=seed: (
+                r["generation"] % 10 == 0 and print(
+                    f"  {n} seed {s}: generation {r['generation']}/{args.generations}, "
+                    f"train mean {r['train/fitness_mean']:.1f}, eval {r['eval/fitness']:.1f}, "
+                    f"{r['env_steps']:,} env steps, {r['wall_time']:.0f} s", flush=True)))
             rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
             runs.setdefault(name, []).append(
                 [{k: r[k] for k in ("generation", "env_steps", "wall_time", "eval/fitness",
