@@ -92,11 +92,8 @@ def compare(args) -> dict:
             out = Path(args.work) / f"{name}-{seed}"
             # an interrupted comparison resumes where it stopped: finished runs are read back,
             # a run cut off mid-way continues from its last checkpoint
-            train(cfg, out, resume=(out / CHECKPOINT).exists(), progress_fn=lambda r, n=name, s=seed: (
-                r["generation"] % 10 == 0 and print(
-                    f"  {n} seed {s}: generation {r['generation']}/{args.generations}, "
-                    f"train mean {r['train/fitness_mean']:.1f}, eval {r['eval/fitness']:.1f}, "
-                    f"{r['env_steps']:,} env steps, {r['wall_time']:.0f} s", flush=True)))
+            train(cfg, out, resume=(out / CHECKPOINT).exists(),
+                  progress_fn=_progress(f"{name} seed {seed}", args.generations))
             rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
             runs.setdefault(name, []).append(
                 [{k: r[k] for k in ("generation", "env_steps", "wall_time", "eval/fitness",
@@ -105,6 +102,16 @@ def compare(args) -> dict:
     res = analyse(runs)
     _plot(runs, res, args)
     return {**res, "runs": runs}
+
+
+def _progress(label: str, total: int):
+    def show(r: dict) -> None:
+        if r["generation"] % 10 == 0 or r["generation"] == total:
+            print(f"  {label}: generation {r['generation']}/{total}, train mean "
+                  f"{r['train/fitness_mean']:.1f}, eval {r['eval/fitness']:.1f}, "
+                  f"{r['env_steps']:,} env steps, {r['wall_time']:.0f} s", flush=True)
+
+    return show
 
 
 def analyse(runs: dict[str, list[list[dict]]], window: int = 5) -> dict:
