@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,9 +12,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_installs_everything_under_evoconn(tmp_path):
+    # build from the tracked files alone, as a clean clone would: a checkout's stale
+    # *.egg-info/SOURCES.txt makes setuptools ship files that a clean build would leave out
+    src = tmp_path / "src"
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    for f in files:
+        if (ROOT / f).is_file():
+            (src / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, src / f)
     res = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path),
-         str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(src)],
         capture_output=True, text=True,
     )
     assert res.returncode == 0, res.stderr[-2000:]
@@ -24,5 +33,7 @@ def test_wheel_installs_everything_under_evoconn(tmp_path):
     for sub in ("host", "hw", "sim", "training"):
         assert f"evoconn/{sub}/__init__.py" in names, sub
     assert "evoconn/spec.py" in names
+    for task in ("hopper", "walker2d", "humanoid"):  # the paper presets travel with the wheel
+        assert f"evoconn/training/configs/paper-{task}.json" in names, task
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "evoconn = evoconn.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
