@@ -69,8 +69,13 @@ def ask(params: ESParams, state: ESState, key: jax.Array, n: int) -> tuple[Tree,
 def tell(params: ESParams, state: ESState, eps: Tree, fitness: jax.Array) -> tuple[ESState, dict]:
     u = centered_ranks(fitness)
     n = fitness.shape[0]
-    # Σ_i u_i ε_i in a fixed order: the same bits sharded or not (a tensordot's order is XLA's)
-    g = {k: ordered_sum(u.reshape((n,) + (1,) * (e.ndim - 1)) * e) / (n * params.sigma)
+    if n % 2:
+        raise ValueError(f"mirrored sampling needs an even number of members, got {n}")
+    h = n // 2
+    # Σ_i u_i ε_i = Σ_{i<h} (u_i - u_{i+h}) ε_i (row i + h is -ε_i), summed in a fixed order so
+    # that it has the same bits sharded or not (a tensordot's order is XLA's)
+    du = u[:h] - u[h:]
+    g = {k: ordered_sum(du.reshape((h,) + (1,) * (e.ndim - 1)) * e[:h]) / (n * params.sigma)
          for k, e in eps.items()}
     updates, opt_state = params.optimizer().update(
         jax.tree.map(jnp.negative, g), state.opt_state, state.mean)
