@@ -43,6 +43,19 @@ def test_cli_refuses_bad_config(tmp_path, capsys, argv, msg):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("task", ["hopper", "walker2d", "humanoid"])
+def test_paper_presets_hold_the_papers_settings(task):
+    # ec-method.md section 2: population 10240 with 128 evaluation copies, N = 256, lr 0.15,
+    # clip 1e-3, 1000 generations, episode cap 1000; EC scored on the integer core
+    from evoconn.training.cli import _preset
+
+    cfg = TrainConfig.from_dict(_preset(f"paper-{task}"))
+    cfg.validate()
+    assert (cfg.env, cfg.algo, cfg.model) == (task, "ec", "int")
+    assert (cfg.population, cfg.n_eval, cfg.neurons) == (10240, 128, 256)
+    assert (cfg.lr, cfg.clip_eps, cfg.generations, cfg.episode_len) == (0.15, 1e-3, 1000, 1000)
+
+
 def test_cli_refuses_unknown_env(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--env", "pong", "--out", str(tmp_path / "r")])
