@@ -1,9 +1,13 @@
 """Training benchmarks: (a) EC generation throughput, (b) EC-int vs EC-float vs ES-RSNN efficiency.
 
-    python bench/bench_train.py throughput --env hopper --populations 256 1024
-    python bench/bench_train.py compare --env hopper --population 256 --generations 100 --seeds 0 1 2
+    python bench/bench_train.py throughput --env hopper --neurons 256 --populations 256 1024
+    # about an hour on 2 CPU cores (bench/results/train_compare_hopper_cap1000_g60.md):
+    python bench/bench_train.py compare --env hopper --population 256 --neurons 64 \
+        --episode-len 1000 --generations 60 --seeds 0 1 2 --work runs/cmp-hopper-cap1000
+    # a larger budget: the same command with more --generations resumes those runs and extends them
 
-Results (JSON, plots) go to bench/results/ with the exact command line recorded.
+Results (JSON, plots, and for compare a markdown report) go to bench/results/ with the exact
+command line recorded. An interrupted compare resumes when run again with the same --work.
 """
 
 from __future__ import annotations
