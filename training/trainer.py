@@ -187,8 +187,9 @@ class Trainer:
         return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, self.pop_sharding), tree)
 
     def _replicate(self, tree):
-        # reductions over the population run on one full copy, so that their float sums do not
-        # depend on the number of devices (the sharded run equals the unsharded one bit for bit)
+        # the ranks and the metrics see the whole population on every device; the float sums
+        # that feed the state (ES's gradient, the normalizer) are ec.ordered_sum, whose order
+        # holds whatever XLA does with a reduction
         if len(self.devices) == 1:
             return tree
         rep = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
