@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from evoconn.host.bus import FakeBus
-from evoconn.host.cli import format_report, throughput_report
+from evoconn.host.report import format_report, throughput_report
 from evoconn.host.core import CoreStats, RegisterCore
 from evoconn.host.rollout import RolloutTimer, run_episodes, score_population
 

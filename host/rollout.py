@@ -44,10 +44,12 @@ __all__ = [
     "GymEnv",
     "ObservationError",
     "PopulationResult",
+    "RolloutJob",
     "RolloutTimer",
     "deterministic_masks",
     "make_env",
     "run_episodes",
+    "run_job",
     "sample_masks",
     "score_population",
 ]
@@ -372,3 +374,48 @@ def score_population(core: Core, env: Env | Callable[[], Env],
     timer.total += time.perf_counter() - t_start
     final = np.stack([r.final_obs for r in results])
     return PopulationResult(fitness, n_eps, horizon, final, reruns, timer)
+
+
+# =====================================================================================
+# A rollout job: what `evoconn rollout` runs on a core
+# =====================================================================================
+
+
+@dataclasses.dataclass
+class RolloutJob:
+    """What ``evoconn rollout`` runs on a core: episodes of the best masks, or a sampled population.
+
+    Picklable, so the rtl backend runs it inside the simulator's process (environment included);
+    calling it on a core returns ``(result dict, RolloutTimer, runtime seconds)``.
+    """
+
+    env: str
+    brax_backend: str
+    masks: dict[str, Any]
+    probs: dict[str, Any] | None
+    normalizer: Any
+    episodes: int
+    population: int
+    seed: int
+    max_steps: int
+
+    def __call__(self, core: Any) -> tuple[dict[str, Any], RolloutTimer, float]:
+        env = make_env(self.env, core.spec, self.brax_backend)
+        timer = RolloutTimer()
+        t0 = time.perf_counter()
+        if self.population:
+            pop = score_population(core, env, self.probs, self.normalizer, seed=self.seed,
+                                   n=self.population, max_steps=self.max_steps, timer=timer)
+            result: dict[str, Any] = {"fitness": pop.fitness.tolist(), "episodes": pop.episodes.tolist(),
+                                      "horizon": pop.horizon, "reruns": pop.reruns}
+        else:
+            ep = run_episodes(core, env, self.masks, self.normalizer, self.episodes, seed=self.seed,
+                              max_steps=self.max_steps, timer=timer)
+            result = {"returns": ep.returns, "lengths": ep.lengths}
+        return result, timer, time.perf_counter() - t0
+
+
+def run_job(core: Any, job: RolloutJob) -> tuple[dict[str, Any], RolloutTimer, float, Any]:
+    """``job(core)`` and the core's stats (the function the rtl backend sends to the simulator)."""
+    result, timer, runtime = job(core)
+    return result, timer, runtime, core.stats
