@@ -10,8 +10,9 @@ import argparse
 import importlib
 import sys
 
-#: subcommand -> (module that defines it, one-line help). The module has ``register(sub)``,
-#: which adds the subcommand's parser and sets ``func`` on it.
+#: subcommand -> (module that defines it, one-line help). The module has ``register(sub, name)``,
+#: which adds the subcommand's parser (with ``help=summary(name)``: the line here is the only
+#: copy) and sets ``func`` on it.
 COMMANDS: dict[str, tuple[str, str]] = {
     "spec": ("evoconn.cli_spec", "show the integer spec, its hash, register map and cycle model"),
     "bench": ("evoconn.cli_spec", "run a benchmark script from bench/ (results in bench/results/)"),
@@ -22,6 +23,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("evoconn.training.cli", "train EC (or the ES-RSNN baseline) on a Brax task"),
     "sim": ("evoconn.sim.cli", "cocotb proof on the exported Verilog: the RTL equals the JAX model"),
 }
+
+
+def summary(name: str) -> str:
+    """The one-line help of the subcommand ``name`` (from :data:`COMMANDS`)."""
+    return COMMANDS[name][1]
 
 
 class CLIError(Exception):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
+from evoconn.cli import summary
 from evoconn.spec import DEFAULT_LANES, CycleModel, Spec
 
 
@@ -31,14 +33,14 @@ def spec_from_args(args: argparse.Namespace) -> Spec:
 
 def register(sub, name: str) -> None:
     if name == "spec":
-        p = sub.add_parser(name, help="show the integer spec, its hash, register map and cycle model")
+        p = sub.add_parser(name, help=summary(name))
         add_spec_args(p)
         p.add_argument("--lanes", type=int, default=DEFAULT_LANES,
                        help="neuron updates per clock (default %(default)s)")
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.set_defaults(func=run_spec)
     elif name == "bench":
-        p = sub.add_parser(name, help="run a benchmark script from bench/ (results in bench/results/)")
+        p = sub.add_parser(name, help=summary(name))
         p.add_argument("which", choices=["model"], help="model: integer vs float policy steps/s")
         p.add_argument("rest", nargs=argparse.REMAINDER)
         p.set_defaults(func=run_bench)
@@ -71,12 +73,26 @@ def run_spec(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_script(which: str) -> Path:
+    """``bench/bench_<which>.py`` of the source checkout this package runs from, or of the current
+    folder; a :class:`CLIError` where neither has it (an installed wheel ships no ``bench/``)."""
+    from evoconn.cli import CLIError
+
+    checkout = Path(__file__).resolve().parent.parent  # the repository root, in a checkout
+    for root in (checkout, Path.cwd()):
+        script = root / "bench" / f"bench_{which}.py"
+        if script.is_file():
+            return script
+    raise CLIError(f"evoconn bench runs bench/bench_{which}.py from a source checkout, and neither "
+                   f"{checkout} nor the current folder has one (an installed wheel ships no bench/): "
+                   "clone the repository and run it there")
+
+
 def run_bench(args: argparse.Namespace) -> int:
     import runpy
     import sys
-    from pathlib import Path
 
-    script = Path(__file__).resolve().parent.parent / "bench" / f"bench_{args.which}.py"
+    script = bench_script(args.which)
     sys.argv = [str(script), *args.rest]
     runpy.run_path(str(script), run_name="__main__")
     return 0

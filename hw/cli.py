@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from evoconn.cli import summary
 from evoconn.cli_spec import add_spec_args, spec_from_args
+from evoconn.spec import DEFAULT_LANES
 
 
 def register(sub, name: str) -> None:
-    p = sub.add_parser(name, help="the Amaranth core: Verilog export, synthesis reports, bitstreams")
+    p = sub.add_parser(name, help=summary(name))
     hw_sub = p.add_subparsers(dest="hw_command", metavar="HW_COMMAND", required=True)
     v = hw_sub.add_parser("verilog", help="export the core as one flat Verilog module plus a manifest")
     add_spec_args(v)
-    v.add_argument("--lanes", type=int, default=16, help="neuron updates per clock (default %(default)s)")
+    v.add_argument("--lanes", type=int, default=DEFAULT_LANES, help="neuron updates per clock (default %(default)s)")
     v.add_argument("--out", default="build/core.v", help="the .v file; the manifest goes beside it as .json")
     v.add_argument("--fault", default=None, help=argparse.SUPPRESS)  # test only
     v.set_defaults(func=run_verilog)

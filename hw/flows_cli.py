@@ -10,6 +10,7 @@ import argparse
 import json
 
 from evoconn.cli_spec import add_spec_args, spec_from_args
+from evoconn.spec import DEFAULT_LANES
 
 __all__ = ["register"]
 
@@ -19,7 +20,7 @@ EXIT_NO_VIVADO = 3
 
 def _common(p: argparse.ArgumentParser) -> None:
     add_spec_args(p)
-    p.add_argument("--lanes", type=int, default=16, help="neuron updates per clock (default %(default)s)")
+    p.add_argument("--lanes", type=int, default=DEFAULT_LANES, help="neuron updates per clock (default %(default)s)")
     p.add_argument("--build-dir", default="build/hw", help="cache of build folders (default %(default)s)")
     p.add_argument("--mask-ram", choices=["block", "auto"], default="block",
                    help="block: mark the mask memories ram_style=block; auto: leave it to the tool")
@@ -48,15 +49,43 @@ def register(sub, name: str) -> None:
                        help="AXI base address of the core (default 0x40000000)")
         p.add_argument("--interconnect", choices=["smartconnect", "axi_interconnect"], default="smartconnect")
         p.add_argument("--jobs", type=int, default=2, help="Vivado run jobs (default %(default)s)")
+        p.add_argument("--artifact", metavar="DIR",
+                       help="a trained artifact: every size (N, d, a, excitatory, K) comes from its "
+                            "manifest, so the network and the bitstream cannot disagree")
         p.set_defaults(func=run_bitstream)
     else:
         raise ValueError(f"unknown flow command {name!r}")
 
 
+def _artifact_spec(args):
+    """The artifact's spec; a size option that contradicts it is an error."""
+    from evoconn.artifact import ArtifactError, load_manifest, spec_from_manifest
+    from evoconn.cli import CLIError
+    from evoconn.spec import Spec
+
+    try:
+        path = f"{args.artifact}/manifest.json"
+        spec = spec_from_manifest(load_manifest(path), path)
+    except ArtifactError as e:
+        raise CLIError(str(e)) from None
+    d = Spec()
+    given = {"--neurons": (args.neurons, d.n_neurons, spec.n_neurons),
+             "--obs-dim": (args.obs_dim, d.obs_dim, spec.obs_dim),
+             "--act-dim": (args.act_dim, d.act_dim, spec.act_dim),
+             "--substeps": (args.substeps, d.substeps, spec.substeps),
+             "--exc": (args.exc, None, spec.n_exc)}
+    clash = [f"{k} {v}" for k, (v, default, want) in given.items() if v != default and v != want]
+    if clash:
+        raise CLIError(f"--artifact takes every size from {args.artifact}/manifest.json "
+                       f"(N={spec.n_neurons}, d={spec.obs_dim}, a={spec.act_dim}, K={spec.substeps}); "
+                       f"drop {', '.join(clash)}")
+    return spec
+
+
 def _spec_lanes(args):
     from evoconn.cli import CLIError
 
-    spec = spec_from_args(args)
+    spec = _artifact_spec(args) if getattr(args, "artifact", None) else spec_from_args(args)
     n = spec.n_neurons
     if args.lanes < 1 or n % args.lanes:
         raise CLIError(f"lanes={args.lanes} must divide n_neurons={n}")
@@ -119,7 +148,7 @@ def run_bitstream(args: argparse.Namespace) -> int:
     try:
         folder, man = vivado_project(spec, lanes, name=args.name, clock_mhz=args.clock_mhz,
                                      base_address=args.base_address, interconnect=args.interconnect,
-                                     jobs=args.jobs, build_root=args.build_dir)
+                                     jobs=args.jobs, build_root=args.build_dir, artifact=args.artifact)
     except VivadoMissing as e:
         import sys
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 import os
 
+from evoconn.cli import summary
 from evoconn.cli_spec import add_spec_args, spec_from_args
+from evoconn.spec import DEFAULT_LANES
 
 
 def register(sub, name: str) -> None:
     from evoconn.sim.cases import KINDS
 
-    p = sub.add_parser(name, help="cocotb proof: the generated RTL equals the JAX model, bit for bit")
+    p = sub.add_parser(name, help=summary(name))
     sim_sub = p.add_subparsers(dest="sim_command", metavar="SIM_COMMAND", required=True)
     v = sim_sub.add_parser("verify", help="run random cases on the exported Verilog and compare every output")
     add_spec_args(v)
-    v.add_argument("--lanes", type=int, default=16, help="neuron updates per clock (default %(default)s)")
+    v.add_argument("--lanes", type=int, default=DEFAULT_LANES, help="neuron updates per clock (default %(default)s)")
     v.add_argument("--cases", type=int, default=len(KINDS),
                    help=f"cases (kinds cycle: {', '.join(KINDS)}; default %(default)s)")
     v.add_argument("--steps", type=int, default=8, help="env steps per case (default %(default)s)")

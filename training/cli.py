@@ -27,7 +27,9 @@ FIELDS = {
 def register(sub, name: str) -> None:
     from evoconn.training.trainer import BACKENDS, ENVS
 
-    p = sub.add_parser(name, help="train EC (or the ES baseline) on a Brax task",
+    from evoconn.cli import summary
+
+    p = sub.add_parser(name, help=summary(name),
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="a preset (" + ", ".join(sorted(c.stem for c in
                    CONFIG_DIR.glob("*.json"))) + ") or a JSON file; options given override it")
