@@ -451,7 +451,7 @@ class ReplayBus:
 # The board
 # =====================================================================================
 
-BOARD_HINT = "pip install 'evoconn[board]' on the board (PYNQ 3.x image, numpy<2)"
+BOARD_HINT = "pip install 'evoconn[board]' on the board (a PYNQ image with pynq 4.0, numpy<2)"
 
 
 def import_pynq():
