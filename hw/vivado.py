@@ -28,6 +28,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from evoconn import ip
 from evoconn.artifact import atomic_write_text, base_manifest
 from evoconn.spec import Spec
 
@@ -38,7 +39,7 @@ from .toolchain import cache_key
 
 __all__ = ["PYNQ_Z2", "VivadoMissing", "address_range", "wrapper_verilog", "build_tcl", "vivado_project"]
 
-WRAPPER = "evoconn_axil"
+WRAPPER = ip.TOP
 
 #: The board: part, board-file pattern, and PS7 settings used when the board files are absent.
 PYNQ_Z2: dict[str, Any] = {
@@ -91,7 +92,7 @@ def wrapper_verilog(addr_width: int, bd_addr_width: int) -> str:
         "  input wire rst,",
     ]
     ports = []
-    for name, direction, width in AXIL_PORTS:
+    for name, direction, width in AXIL_PORTS:  # the S_AXI interface: ip.BUS_INTERFACE
         w = bd_addr_width if width is None else width
         rng = f"[{w - 1}:0] " if w > 1 else ""
         attr = f'(* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 S_AXI {name.upper()}" *)'
@@ -119,18 +120,19 @@ def build_tcl(*, name: str, spec: Spec, lanes: int, clock_mhz: float, base_addre
               interconnect: str = "smartconnect", jobs: int = 2, board: dict[str, Any] = PYNQ_Z2) -> str:
     """The TCL that builds the overlay in batch mode from the folder it lies in."""
     if interconnect == "smartconnect":
-        ic = ("set ic [create_bd_cell -type ip -vlnv xilinx.com:ip:smartconnect:1.0 axi_ic]\n"
-              "set_property -dict [list CONFIG.NUM_SI {1} CONFIG.NUM_MI {1}] $ic\n"
-              "connect_bd_net [get_bd_pins ps7/FCLK_CLK0] [get_bd_pins axi_ic/aclk]\n"
-              "connect_bd_net [get_bd_pins rst_fclk0/interconnect_aresetn] [get_bd_pins axi_ic/aresetn]\n")
+        ic = (f"set ic [create_bd_cell -type ip -vlnv xilinx.com:ip:smartconnect:1.0 {ip.IC_CELL}]\n"
+              f"set_property -dict [list CONFIG.NUM_SI {{1}} CONFIG.NUM_MI {{1}}] $ic\n"
+              f"connect_bd_net [get_bd_pins {ip.PS_CELL}/FCLK_CLK0] [get_bd_pins {ip.IC_CELL}/aclk]\n"
+              f"connect_bd_net [get_bd_pins {ip.RESET_CELL}/interconnect_aresetn] [get_bd_pins {ip.IC_CELL}/aresetn]\n")
     elif interconnect == "axi_interconnect":
-        ic = ("set ic [create_bd_cell -type ip -vlnv xilinx.com:ip:axi_interconnect:2.1 axi_ic]\n"
-              "set_property -dict [list CONFIG.NUM_SI {1} CONFIG.NUM_MI {1}] $ic\n"
-              "connect_bd_net [get_bd_pins ps7/FCLK_CLK0] [get_bd_pins axi_ic/ACLK] [get_bd_pins axi_ic/S00_ACLK] "
-              "[get_bd_pins axi_ic/M00_ACLK]\n"
-              "connect_bd_net [get_bd_pins rst_fclk0/interconnect_aresetn] [get_bd_pins axi_ic/ARESETN]\n"
-              "connect_bd_net [get_bd_pins rst_fclk0/peripheral_aresetn] [get_bd_pins axi_ic/S00_ARESETN] "
-              "[get_bd_pins axi_ic/M00_ARESETN]\n")
+        ic = (f"set ic [create_bd_cell -type ip -vlnv xilinx.com:ip:axi_interconnect:2.1 {ip.IC_CELL}]\n"
+              f"set_property -dict [list CONFIG.NUM_SI {{1}} CONFIG.NUM_MI {{1}}] $ic\n"
+              f"connect_bd_net [get_bd_pins {ip.PS_CELL}/FCLK_CLK0] [get_bd_pins {ip.IC_CELL}/ACLK] "
+              f"[get_bd_pins {ip.IC_CELL}/S00_ACLK] "
+              f"[get_bd_pins {ip.IC_CELL}/M00_ACLK]\n"
+              f"connect_bd_net [get_bd_pins {ip.RESET_CELL}/interconnect_aresetn] [get_bd_pins {ip.IC_CELL}/ARESETN]\n"
+              f"connect_bd_net [get_bd_pins {ip.RESET_CELL}/peripheral_aresetn] [get_bd_pins {ip.IC_CELL}/S00_ARESETN] "
+              f"[get_bd_pins {ip.IC_CELL}/M00_ARESETN]\n")
     else:
         raise ValueError(f"interconnect must be 'smartconnect' or 'axi_interconnect', got {interconnect!r}")
     range_k = f"{range_bytes // 1024}K"
@@ -155,27 +157,43 @@ update_compile_order -fileset sources_1
 
 # --- block design -----------------------------------------------------------------------------
 create_bd_design $name
-set ps [create_bd_cell -type ip -vlnv xilinx.com:ip:processing_system7:5.5 ps7]
+set ps [create_bd_cell -type ip -vlnv xilinx.com:ip:processing_system7:5.5 {ip.PS_CELL}]
 if {{$board_part ne ""}} {{
   apply_bd_automation -rule xilinx.com:bd_rule:processing_system7 \\
     -config {{make_external "FIXED_IO, DDR" apply_board_preset "1" Master "Disable" Slave "Disable"}} $ps
 }} else {{
   puts "evoconn: no PYNQ-Z2 board files in this Vivado; using explicit PS7 settings"
   set_property -dict [list {_tcl_dict(board["ps7_fallback"])}] $ps
-  make_bd_intf_pins_external [get_bd_intf_pins ps7/DDR] [get_bd_intf_pins ps7/FIXED_IO]
+  make_bd_intf_pins_external [get_bd_intf_pins {ip.PS_CELL}/DDR] [get_bd_intf_pins {ip.PS_CELL}/FIXED_IO]
 }}
 set_property -dict [list CONFIG.PCW_USE_M_AXI_GP0 {{1}} CONFIG.PCW_EN_CLK0_PORT {{1}} CONFIG.PCW_EN_RST0_PORT {{1}} \\
   CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ $clock_mhz] $ps
-set rst [create_bd_cell -type ip -vlnv xilinx.com:ip:proc_sys_reset:5.0 rst_fclk0]
-set core [create_bd_cell -type module -reference {WRAPPER} core]
+set rst [create_bd_cell -type ip -vlnv xilinx.com:ip:proc_sys_reset:5.0 {ip.RESET_CELL}]
+# the core as a packaged IP (Vivado's own packager, from the wrapper's interface attributes),
+# instantiated from the IP catalog by its VLNV; the cell's name is what PYNQ keys ip_dict by
+set ip_dir [file join $here ip]
+ipx::package_project -root_dir $ip_dir -vendor {ip.VENDOR} -library {ip.LIBRARY} -taxonomy /UserIP \\
+  -import_files -set_current true
+set_property name {ip.NAME} [ipx::current_core]
+set_property version {ip.VERSION} [ipx::current_core]
+set_property display_name {{evoconn core (N={spec.n_neurons}, lanes {lanes})}} [ipx::current_core]
+ipx::create_xgui_files [ipx::current_core]
+ipx::update_checksums [ipx::current_core]
+ipx::save_core [ipx::current_core]
+ipx::unload_core [ipx::current_core]
+set_property ip_repo_paths [list $ip_dir] [current_project]
+update_ip_catalog -rebuild
+set core [create_bd_cell -type ip -vlnv {ip.VLNV} {ip.CELL}]
 {ic}
-connect_bd_net [get_bd_pins ps7/FCLK_CLK0] [get_bd_pins ps7/M_AXI_GP0_ACLK] [get_bd_pins rst_fclk0/slowest_sync_clk] \\
-  [get_bd_pins core/clk]
-connect_bd_net [get_bd_pins ps7/FCLK_RESET0_N] [get_bd_pins rst_fclk0/ext_reset_in]
-connect_bd_net [get_bd_pins rst_fclk0/peripheral_reset] [get_bd_pins core/rst]
-connect_bd_intf_net [get_bd_intf_pins ps7/M_AXI_GP0] [get_bd_intf_pins axi_ic/S00_AXI]
-connect_bd_intf_net [get_bd_intf_pins axi_ic/M00_AXI] [get_bd_intf_pins core/S_AXI]
-assign_bd_address -target_address_space [get_bd_addr_spaces ps7/Data] [get_bd_addr_segs core/S_AXI/*] \\
+connect_bd_net [get_bd_pins {ip.PS_CELL}/FCLK_CLK0] [get_bd_pins {ip.PS_CELL}/M_AXI_GP0_ACLK] \\
+  [get_bd_pins {ip.RESET_CELL}/slowest_sync_clk] \\
+  [get_bd_pins {ip.CELL}/{ip.CLOCK_PORT}]
+connect_bd_net [get_bd_pins {ip.PS_CELL}/FCLK_RESET0_N] [get_bd_pins {ip.RESET_CELL}/ext_reset_in]
+connect_bd_net [get_bd_pins {ip.RESET_CELL}/peripheral_reset] [get_bd_pins {ip.CELL}/{ip.RESET_PORT}]
+connect_bd_intf_net [get_bd_intf_pins {ip.PS_CELL}/M_AXI_GP0] [get_bd_intf_pins {ip.IC_CELL}/S00_AXI]
+connect_bd_intf_net [get_bd_intf_pins {ip.IC_CELL}/M00_AXI] [get_bd_intf_pins {ip.CELL}/{ip.BUS_INTERFACE}]
+assign_bd_address -target_address_space [get_bd_addr_spaces {ip.PS_CELL}/Data] \\
+  [get_bd_addr_segs {ip.CELL}/{ip.BUS_INTERFACE}/*] \\
   -offset $base_address -range $range -force
 validate_bd_design
 save_bd_design
@@ -218,13 +236,15 @@ def _vivado_version(vivado: str) -> str:
 
 def vivado_project(spec: Spec, lanes: int, *, name: str = "evoconn", clock_mhz: float = 100.0,
                    base_address: int = 0x4000_0000, interconnect: str = "smartconnect", jobs: int = 2,
-                   build_root: str | Path = "build/hw", run: bool = True) -> tuple[Path, dict[str, Any]]:
+                   build_root: str | Path = "build/hw", run: bool = True,
+                   artifact: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
     """Write the Vivado project and, where ``vivado`` is on PATH (and ``run``), build it.
 
     Returns ``(folder, manifest)``. The folder is ``<build_root>/pynq-z2-<key[:16]>``, the key a hash
     of the design, the generated files, the options and the Vivado version; a folder whose manifest
     has the key and whose ``.bit`` and ``.hwh`` exist is returned without running Vivado again.
     Raises :class:`VivadoMissing` (after writing the project) when Vivado is absent.
+    ``artifact``: the trained artifact the spec was taken from (recorded in the manifest).
     """
     if not name.isidentifier():
         raise ValueError(f"name must be a plain identifier (it names the .bit, .hwh and block design), got {name!r}")
@@ -259,7 +279,8 @@ def vivado_project(spec: Spec, lanes: int, *, name: str = "evoconn", clock_mhz: 
         spec, "bitstream", lanes=lanes, base_address=base_address, clock_mhz=clock_mhz, tools=tools,
         board="pynq-z2", part=PYNQ_Z2["part"], address_range=rng, register_map_size=spec.register_map(lanes).size,
         addr_width=aw, bitstream=bit.name, hwh=hwh.name, options=options, design_hash=_sha(text),
-        cache_key=key, status="project",
+        cache_key=key, status="project", vlnv=ip.VLNV, cell=ip.CELL,
+        **({"artifact": str(artifact)} if artifact is not None else {}),
     )
     atomic_write_text(man_path, json.dumps(man, indent=1, sort_keys=True) + "\n")
     if not vivado:

@@ -20,6 +20,7 @@ from evoconn.hw.ecp5 import summarize_report
 from evoconn.hw.synth import compare_to_baseline, count_resources, mark_ram_style, synthesize
 from evoconn.hw.vivado import VivadoMissing, address_range, vivado_project
 
+from evoconn import ip
 from evoconn.artifact import check_pairing, spec_from_manifest
 from evoconn.cli import main
 from evoconn.spec import Spec
@@ -77,11 +78,15 @@ def test_vivado_tcl_is_complete(tmp_path, monkeypatch, interconnect):
     assert "[file join $here core.v] [file join $here evoconn_axil.v]" in tcl
     # every IP
     cells = dict(re.findall(r"create_bd_cell -type \w+ (?:-vlnv|-reference) (\S+) (\w+)\]", tcl))
-    assert set(cells.values()) == {"ps7", "rst_fclk0", "core", "axi_ic"}
+    # the core's cell and VLNV are what PYNQ keys ip_dict by and binds the driver to (evoconn.ip)
+    assert set(cells.values()) == {"ps7", "rst_fclk0", ip.CELL, "axi_ic"}
     inv = {v: k for k, v in cells.items()}
     assert inv["ps7"] == "xilinx.com:ip:processing_system7:5.5"
     assert inv["rst_fclk0"] == "xilinx.com:ip:proc_sys_reset:5.0"
-    assert inv["core"] == "evoconn_axil"
+    assert inv[ip.CELL] == ip.VLNV == "evoconn:evoconn:evoconn_core:1.0"
+    assert f"ipx::package_project -root_dir $ip_dir -vendor {ip.VENDOR} -library {ip.LIBRARY}" in tcl
+    assert f"set_property name {ip.NAME} [ipx::current_core]" in tcl
+    assert "set_property ip_repo_paths [list $ip_dir] [current_project]" in tcl
     assert inv["axi_ic"].startswith(f"xilinx.com:ip:{interconnect}:")
     # the PS: GP0 master, FCLK0 at 100 MHz with its reset, board preset or explicit settings
     for setting in ("CONFIG.PCW_USE_M_AXI_GP0 {1}", "CONFIG.PCW_EN_CLK0_PORT {1}", "CONFIG.PCW_EN_RST0_PORT {1}",
@@ -92,15 +97,15 @@ def test_vivado_tcl_is_complete(tmp_path, monkeypatch, interconnect):
     assert not re.search(r"CONFIG\.\w+ \{\$", tcl), "a variable inside braces is not substituted by Tcl"
     # every connection
     nets = _nets(tcl)
-    clock = next(n for n in nets if "ps7/FCLK_CLK0" in n and "core/clk" in n)
-    assert {"ps7/M_AXI_GP0_ACLK", "rst_fclk0/slowest_sync_clk", "core/clk"} <= clock
+    clock = next(n for n in nets if "ps7/FCLK_CLK0" in n and "evoconn_core/clk" in n)
+    assert {"ps7/M_AXI_GP0_ACLK", "rst_fclk0/slowest_sync_clk", "evoconn_core/clk"} <= clock
     assert any(n >= {"ps7/FCLK_CLK0", "axi_ic/aclk" if interconnect == "smartconnect" else "axi_ic/ACLK"}
                for n in nets)
     assert {"ps7/FCLK_RESET0_N", "rst_fclk0/ext_reset_in"} in nets
-    assert {"rst_fclk0/peripheral_reset", "core/rst"} in nets  # the core's reset is active high
+    assert {"rst_fclk0/peripheral_reset", "evoconn_core/rst"} in nets  # the core's reset is active high
     assert any("rst_fclk0/interconnect_aresetn" in n and any(p.startswith("axi_ic/") for p in n) for n in nets)
     assert {"ps7/M_AXI_GP0", "axi_ic/S00_AXI"} in nets
-    assert {"axi_ic/M00_AXI", "core/S_AXI"} in nets
+    assert {"axi_ic/M00_AXI", "evoconn_core/S_AXI"} in nets
     for cell in cells.values():
         assert any(p.startswith(cell + "/") for n in nets for p in n), f"{cell} is not connected"
     # the address map
@@ -108,7 +113,8 @@ def test_vivado_tcl_is_complete(tmp_path, monkeypatch, interconnect):
     assert rng == max(4096, SPEC.register_map(8).size) and rng % 4096 == 0
     assert "set base_address 0x40000000" in tcl and f"set range {rng // 1024}K" in tcl
     assert re.search(r"assign_bd_address -target_address_space \[get_bd_addr_spaces ps7/Data\] "
-                     r"\[get_bd_addr_segs core/S_AXI/\*\] \\\n\s+-offset \$base_address -range \$range", tcl)
+                     r"\\\n\s+\[get_bd_addr_segs evoconn_core/S_AXI/\*\] \\\n\s+-offset \$base_address -range \$range",
+                     tcl)
     # synthesis, implementation, bitstream, timing check and the .bit/.hwh pair
     for step in ("validate_bd_design", "make_wrapper -files $bd_file -top", "launch_runs synth_1",
                  "launch_runs impl_1 -to_step write_bitstream", "report_timing_summary", "STATS.WNS",
