@@ -64,7 +64,7 @@ class BoardBus(MMIOBus):
         except CoreError:
             raise
         except Exception as e:
-            raise BusError(f"pynq MMIO read at 0x{addr:x} failed: {_one_line(e)}") from None
+            raise BusError(f"pynq MMIO read at 0x{addr:x} failed: {_one_line(e)}", addr, "read") from None
 
     def write(self, addr: int, value: int) -> None:
         try:
@@ -72,7 +72,7 @@ class BoardBus(MMIOBus):
         except CoreError:
             raise
         except Exception as e:
-            raise BusError(f"pynq MMIO write at 0x{addr:x} failed: {_one_line(e)}") from None
+            raise BusError(f"pynq MMIO write at 0x{addr:x} failed: {_one_line(e)}", addr, "write") from None
 
     def read_block(self, addr: int, n: int) -> np.ndarray:
         try:
@@ -80,7 +80,8 @@ class BoardBus(MMIOBus):
         except CoreError:
             raise
         except Exception as e:
-            raise BusError(f"pynq MMIO block read of {n} words at 0x{addr:x} failed: {_one_line(e)}") from None
+            raise BusError(f"pynq MMIO block read of {n} words at 0x{addr:x} failed: {_one_line(e)}", addr,
+                           "read") from None
 
     def write_block(self, addr: int, words: np.ndarray) -> None:
         try:
@@ -88,7 +89,8 @@ class BoardBus(MMIOBus):
         except CoreError:
             raise
         except Exception as e:
-            raise BusError(f"pynq MMIO block write at 0x{addr:x} failed: {_one_line(e)}") from None
+            raise BusError(f"pynq MMIO block write at 0x{addr:x} failed: {_one_line(e)}", addr,
+                           "write") from None
 
 
 @dataclasses.dataclass
@@ -133,6 +135,25 @@ def find_core(overlay: Any, ip: str | None = None) -> str:
     return cores[0]
 
 
+def _zynq7_clock_rates(overlay: Any) -> None:
+    """Fill an enabled PL clock's missing rate from the Zynq-7000 PS's own parameter.
+
+    pynq 4.0's metadata parser reads a PL clock's rate from the Zynq UltraScale+ parameter
+    (``PSU__CRL_APB__PL<i>_REF_CTRL__ACT_FREQMHZ``), which a Zynq-7000 ``.hwh`` does not have, so
+    ``clock_dict[i]["frequency"]`` is None and ``Overlay.download`` fails dividing by it. Vivado
+    writes the achieved rate of FCLK<i> as ``PCW_ACT_FPGA<i>_PERIPHERAL_FREQMHZ``; use it.
+    """
+    params = next((d.get("parameters", {}) for d in overlay.ip_dict.values()
+                   if str(d.get("type", "")).startswith("xilinx.com:ip:processing_system7:")), None)
+    if not params:
+        return
+    for i, clk in overlay.clock_dict.items():
+        if clk.get("enable") and clk.get("frequency") is None:
+            rate = params.get(f"PCW_ACT_FPGA{i}_PERIPHERAL_FREQMHZ") or params.get(f"PCW_FPGA{i}_PERIPHERAL_FREQMHZ")
+            if rate is not None:
+                clk["frequency"] = float(rate)
+
+
 def open_board(path: str | Path, ip: str | None = None, *, download: bool = True) -> Board:
     """Load the overlay (this programs the PL) and find the core; raises :class:`BoardError`."""
     bit, _ = check_overlay_files(path)
@@ -140,7 +161,10 @@ def open_board(path: str | Path, ip: str | None = None, *, download: bool = True
     from evoconn.host import driver as _driver  # registers EvoconnCoreDriver with pynq
 
     try:
-        overlay = pynq.Overlay(str(bit.resolve()), download=download)
+        overlay = pynq.Overlay(str(bit.resolve()), download=False)
+        _zynq7_clock_rates(overlay)
+        if download:
+            overlay.download()  # sets the PL clocks from clock_dict, then programs the PL
     except Exception as e:  # pynq raises RuntimeError('No Devices Found') off a board, parse errors, ...
         raise BoardError(f"pynq could not load {bit}: {_one_line(e)}") from None
     name = find_core(overlay, ip)

@@ -28,3 +28,32 @@ def test_mmio_bus_through_pynq():
     assert r["slice_writes"] == 3 + 1 + 8
     # the only single-word writes: RESET_STATE and 8 STARTs
     assert r["word_writes"] == 1 + 8
+
+
+def test_overlay_through_pynqs_own_parser():
+    """pynq.Overlay on a .hwh shaped as Vivado writes one for our block design (tests/host/hwh_fixture.py):
+    the core is found by its VLNV under the cell name, bound to our driver, flashed and rolled out; every
+    pynq error is one line and exit 2. Only the Device (download, mmap) is a stand-in."""
+    if not BOARD_PY.exists():  # under `make test` (EVOCONN_NO_SKIPS) this skip is a failure
+        pytest.skip(f"no board env at {BOARD_PY} (make board-env)")
+    p = subprocess.run([str(BOARD_PY), str(Path(__file__).with_name("pynq_overlay_standin.py"))],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert p.returncode == 0, p.stdout + p.stderr
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r["ok"] and r["pynq"] == "4.0.0" and r["numpy"].startswith("1.")
+    assert r["ip_dict_key"] == "evoconn_core" and r["type"] == "evoconn:evoconn:evoconn_core:1.0"
+    assert r["driver"] == "EvoconnCoreDriver" and r["downloads"] == 1 and r["bin_bytes"] > 0
+    assert r["clock_dict_fclk0"] == 100.0 and r["flash"][-1] == "PL clock 100.0 MHz"
+    assert r["rollout_report_lanes"] == 8
+    assert set(r["errors"]) == {"no_device", "bad_hwh", "no_core", "wrong_ip", "no_such_ip", "bus_error"}
+    assert all(line.startswith("evoconn ") and ": error: " in line for line in r["errors"].values())
+
+
+def test_hwh_fixture_ports_are_the_cores():
+    """The fixture's AXI4-Lite port list (it cannot import Amaranth in the board env) is the core's."""
+    pytest.importorskip("amaranth")
+    from evoconn.hw.axil import AXIL_PORTS
+
+    from .hwh_fixture import AXIL_PORTS as FIXTURE_PORTS
+
+    assert [tuple(p) for p in FIXTURE_PORTS] == [tuple(p) for p in AXIL_PORTS]
