@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 from evoconn.host.bus import FakeBus
-from evoconn.host.report import format_report, throughput_report
 from evoconn.host.core import CoreStats, RegisterCore
+from evoconn.host.report import format_report, throughput_report
 from evoconn.host.rollout import RolloutTimer, run_episodes, score_population
 
 from evoconn.artifact import Normalizer
