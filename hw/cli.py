@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from evoconn import ip
 from evoconn.cli import summary
 from evoconn.cli_spec import add_spec_args, spec_from_args
 from evoconn.spec import DEFAULT_LANES
@@ -18,10 +19,26 @@ def register(sub, name: str) -> None:
     v.add_argument("--out", default="build/core.v", help="the .v file; the manifest goes beside it as .json")
     v.add_argument("--fault", default=None, help=argparse.SUPPRESS)  # test only
     v.set_defaults(func=run_verilog)
+    i = hw_sub.add_parser("ip", help="package the core as an IP: IP-XACT component.xml, its HDL and a FuseSoC .core")
+    add_spec_args(i)
+    i.add_argument("--lanes", type=int, default=DEFAULT_LANES, help="neuron updates per clock (default %(default)s)")
+    i.add_argument("--artifact", metavar="DIR", help="take every size from this trained artifact's manifest")
+    i.add_argument("--out", default="build/ip", help="the IP folder (default %(default)s)")
+    i.set_defaults(func=run_ip)
     from .flows_cli import register as register_flow  # synthesis and bitstream flows (hw/flows_cli.py)
 
     for flow in ("synth", "bitstream"):
         register_flow(hw_sub, flow)
+
+
+def run_ip(args: argparse.Namespace) -> int:
+    from .flows_cli import _spec_lanes
+    from .ipxact import COMPONENT_FILE, CORE_FILE, package_ip
+
+    spec, lanes = _spec_lanes(args)
+    folder = package_ip(spec, lanes, args.out)
+    print(f"wrote {folder / COMPONENT_FILE} (IP-XACT, {ip.VLNV}), {folder / CORE_FILE} (FuseSoC) and {folder / 'hdl'}")
+    return 0
 
 
 def run_verilog(args: argparse.Namespace) -> int:
