@@ -34,3 +34,39 @@ def test_bad_sizes_give_one_line_and_exit_2(capsys):
 def test_console_script_runs_as_a_module():
     res = subprocess.run([sys.executable, "-m", "evoconn.cli", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "spec" in res.stdout
+
+
+def test_each_command_help_is_the_hub_table_line():
+    """The one-line help is written once (COMMANDS); each area's register() uses it."""
+    from evoconn.cli import COMMANDS, build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    helps = {a.dest: a.help for a in sub._choices_actions}
+    for name, (_, line) in COMMANDS.items():
+        assert helps[name] == line or helps[name].startswith(f"{line} [unavailable: "), name
+
+
+def test_lanes_defaults_are_the_specs(capsys):
+    from evoconn.cli import build_parser
+    from evoconn.spec import DEFAULT_LANES
+
+    parser = build_parser()
+    for argv in (["rollout", "--artifact", "x"], ["train-core"], ["hw", "verilog"], ["hw", "synth"],
+                 ["hw", "bitstream", "--target", "ecp5"], ["hw", "ip"], ["sim", "verify"], ["spec"]):
+        assert parser.parse_args(argv).lanes == DEFAULT_LANES, argv
+
+
+def test_bench_needs_a_checkout(tmp_path, monkeypatch, capsys):
+    import evoconn.cli_spec as cli_spec
+
+    assert cli_spec.bench_script("model").name == "bench_model.py"  # this checkout's bench/
+    # an installed wheel: the package lies in site-packages, with no bench/ beside it
+    monkeypatch.setattr(cli_spec, "__file__", str(tmp_path / "site-packages" / "evoconn" / "cli_spec.py"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "model"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "from a source checkout" in err and "installed wheel" in err
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "bench_model.py").write_text("print('ran')\n")
+    assert main(["bench", "model"]) == 0  # a checkout's bench/ in the current folder
+    assert capsys.readouterr().out.strip() == "ran"

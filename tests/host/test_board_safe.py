@@ -96,3 +96,26 @@ def test_rollout_cli_runs_without_jax(tmp_path):
     assert p.returncode == 2 and "pip install 'evoconn[sim]'" in p.stderr, p.stderr
     p = run_blocked(tmp_path, CLI, "train-core", "--env", "CartPole-v1", "--backend", "fake")
     assert p.returncode == 2 and "pip install 'evoconn[train]'" in p.stderr, p.stderr
+
+
+def test_board_modules_import_with_numpy_alone(tmp_path):
+    """The board path's modules (overlay, backends, report) need no pynq until a board is opened,
+    and the identity module needs no numpy at all."""
+    code = textwrap.dedent("""
+        import sys, json
+        import evoconn.host.overlay, evoconn.host.backends, evoconn.host.report  # noqa: F401
+        from evoconn.host.overlay import BoardError, open_board
+        try:
+            open_board("nothing.bit")
+        except BoardError as e:
+            msg = str(e)
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+        print(json.dumps({"msg": msg, "heavy": heavy}))
+    """)
+    p = run_blocked(tmp_path, f"BLOCKED = {BLOCKED!r}\n" + code)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r["heavy"] == [] and r["msg"].startswith("no overlay at nothing.bit")
+    p = subprocess.run([sys.executable, "-c", "import sys, evoconn.ip; print(evoconn.ip.VLNV, 'numpy' in sys.modules)"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.split() == ["evoconn:evoconn:evoconn_core:1.0", "False"], p.stderr

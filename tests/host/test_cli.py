@@ -180,3 +180,13 @@ def test_no_pynq_installed(capsys, tmp_path, monkeypatch):
     code, _, err = run(capsys, "rollout", "--artifact", str(art), "--backend", "pynq", "--overlay",
                        str(tmp_path / "x.bit"))
     assert code == 2 and "pip install 'evoconn[board]'" in err
+
+
+def test_report_prints_the_cores_lanes(art, capsys):
+    """--report's lanes are what the core's LANES register says (the backend's core), not 16."""
+    code, out, _ = run(capsys, "rollout", "--artifact", str(art), "--episodes", "1", "--max-steps", "5",
+                       "--lanes", "4", "--json", "--report")
+    assert code == 0 and json.loads(out)["report"]["lanes"] == 4
+    code, out, _ = run(capsys, "rollout", "--artifact", str(art), "--episodes", "1", "--max-steps", "5",
+                       "--lanes", "4", "--report")
+    assert code == 0 and "lanes 4 =" in out
