@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 import pynq
-from evoconn.host.bus import MMIOBus
 from evoconn.host.core import RegisterCore
+from evoconn.host.overlay import BoardBus
 
 from evoconn import ip
 from evoconn.spec import Spec
@@ -51,9 +51,9 @@ class EvoconnCoreDriver(pynq.DefaultIP):
     def addr_range(self) -> int:
         return int(self.description["addr_range"])
 
-    def bus(self) -> MMIOBus:
-        """The core's register bus over this driver's ``MMIO``."""
-        return MMIOBus(mmio=self.mmio)
+    def bus(self) -> BoardBus:
+        """The core's register bus over this driver's ``MMIO`` (pynq's errors become ``BusError``)."""
+        return BoardBus(mmio=self.mmio)
 
     def core(self, spec: Spec | None = None, **kw: Any) -> RegisterCore:
         """A :class:`~evoconn.host.core.RegisterCore` on this core (checks ID and SPEC_HASH).

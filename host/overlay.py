@@ -111,7 +111,7 @@ class Board:
         return int(self.overlay.ip_dict[self.name]["addr_range"])
 
     def bus(self) -> BoardBus:
-        return BoardBus(mmio=self.driver.mmio)
+        return self.driver.bus()
 
 
 def find_core(overlay: Any, ip: str | None = None) -> str:
