@@ -169,6 +169,14 @@ assert f"core {ip.CELL} at 0x40000000 (4096 bytes)" in out, out
 assert f"lanes {LANES}" in out and "PL clock 100.0 MHz" in out, out
 result["flash"] = out.strip().splitlines()
 
+# 3b. An overlay from the flow before the IP was packaged: a module-reference cell named "core" (the
+#     name the old host's search for "evoconn" missed); the VLNV finds it.
+old = write_overlay(tmp / "old", SPEC, LANES, vlnv=ip.MODULE_REF_VLNV, cell="core")
+code, out, err = cli("flash", "--overlay", str(old))
+assert code == 0, err
+assert "core core at 0x40000000" in out, out
+result["old_flow_cell"] = "core"
+
 # 4. rollout --backend pynq --report: the report's lanes are the core's LANES register, not 16.
 rng = np.random.default_rng(0)
 probs = {k: rng.random(s).astype(np.float32) for k, s in SPEC.mask_shapes.items()}

@@ -45,6 +45,7 @@ def test_overlay_through_pynqs_own_parser():
     assert r["driver"] == "EvoconnCoreDriver" and r["downloads"] == 1 and r["bin_bytes"] > 0
     assert r["clock_dict_fclk0"] == 100.0 and r["flash"][-1] == "PL clock 100.0 MHz"
     assert r["rollout_report_lanes"] == 8
+    assert r["old_flow_cell"] == "core"  # a module-reference cell named "core" is found by its VLNV
     assert set(r["errors"]) == {"no_device", "bad_hwh", "no_core", "wrong_ip", "no_such_ip", "bus_error"}
     assert all(line.startswith("evoconn ") and ": error: " in line for line in r["errors"].values())
 
