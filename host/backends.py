@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from evoconn.host.core import CoreError, RegisterCore
-
 from evoconn.spec import DEFAULT_LANES, Spec
 
 __all__ = ["BACKENDS", "BackendError", "open_backend"]

@@ -20,13 +20,12 @@ import sys
 import types
 from typing import Any
 
+from evoconn.artifact import ArtifactError, load_artifact
+from evoconn.cli import summary
 from evoconn.host.backends import BACKENDS, open_backend
 from evoconn.host.core import CoreError, CoreStats
 from evoconn.host.report import format_report, throughput_report
 from evoconn.host.rollout import RolloutJob, run_job
-
-from evoconn.artifact import ArtifactError, load_artifact
-from evoconn.cli import summary
 from evoconn.spec import DEFAULT_LANES, Spec
 
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 import pynq
-from evoconn.host.core import RegisterCore
-from evoconn.host.overlay import BoardBus
 
 from evoconn import ip
+from evoconn.host.core import RegisterCore
+from evoconn.host.overlay import BoardBus
 from evoconn.spec import Spec
 
 __all__ = ["EvoconnCoreDriver"]

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from evoconn.host.bus import MMIOBus, import_pynq
-from evoconn.host.core import BusError, CoreError, RegisterCore
 
 from evoconn import ip as ipid
 from evoconn.artifact import load_manifest
+from evoconn.host.bus import MMIOBus, import_pynq
+from evoconn.host.core import BusError, CoreError, RegisterCore
 from evoconn.spec import Spec
 
 __all__ = ["Board", "BoardBus", "BoardError", "bitstream_manifest", "board_clock_mhz", "check_overlay_files",

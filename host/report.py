@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from evoconn.host.core import CoreStats
-
 from evoconn.spec import DEFAULT_LANES, CycleModel, Spec
 
 __all__ = ["BOARD_MHZ", "format_report", "throughput_report"]

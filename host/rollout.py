@@ -32,9 +32,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
-from evoconn.host.core import Core, CoreError, MissingDependency
 
 from evoconn.artifact import Normalizer
+from evoconn.host.core import Core, CoreError, MissingDependency
 from evoconn.spec import Spec
 
 __all__ = [

@@ -35,12 +35,12 @@ from pynq.ps import ZYNQ_ARCH, _ClocksZynq
 from pynqmetadata.frontends import Metadata
 
 sys.path.insert(0, str(Path(__file__).parent))
-from evoconn.host.bus import FakeBus
 from hwh_fixture import write_overlay
 
 from evoconn import ip
 from evoconn.artifact import Artifact, Normalizer, save_artifact
 from evoconn.cli import main
+from evoconn.host.bus import FakeBus
 from evoconn.spec import Spec
 
 SPEC = Spec(n_neurons=32, obs_dim=3, act_dim=1, substeps=8)  # Pendulum-v1: d=3, a=1

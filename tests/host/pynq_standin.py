@@ -17,9 +17,9 @@ import warnings
 
 import numpy as np
 import pynq
+
 from evoconn.host.bus import FakeBus, MMIOBus
 from evoconn.host.core import RegisterCore
-
 from evoconn.spec import Spec, numpy_env_step
 
 BASE = 0x43C00000

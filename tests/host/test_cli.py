@@ -7,11 +7,11 @@ import json
 
 import numpy as np
 import pytest
-from evoconn.host.bus import FakeBus, RecordingBus
-from evoconn.host.core import IdentityError, RegisterCore
 
 from evoconn.artifact import Artifact, Normalizer, save_artifact
 from evoconn.cli import main
+from evoconn.host.bus import FakeBus, RecordingBus
+from evoconn.host.core import IdentityError, RegisterCore
 from evoconn.spec import Spec
 
 from ..conftest import random_masks

@@ -14,15 +14,15 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from evoconn import ip
+from evoconn.artifact import check_pairing, spec_from_manifest
+from evoconn.cli import main
 from evoconn.hw import toolchain
 from evoconn.hw.axil import AXIL_PORTS
 from evoconn.hw.ecp5 import summarize_report
 from evoconn.hw.synth import compare_to_baseline, count_resources, mark_ram_style, synthesize
 from evoconn.hw.vivado import VivadoMissing, address_range, vivado_project
-
-from evoconn import ip
-from evoconn.artifact import check_pairing, spec_from_manifest
-from evoconn.cli import main
 from evoconn.spec import Spec
 
 FAKE = Path(__file__).with_name("fake_tools.py")
