@@ -5,17 +5,29 @@ from __future__ import annotations
 import argparse
 import json
 
+from evoconn.options import check_lanes, count, integer
 from evoconn.spec import DEFAULT_LANES, CycleModel, Spec
 
 
 def add_spec_args(p: argparse.ArgumentParser) -> None:
     """The size options every command that builds a spec shares."""
     d = Spec()
-    p.add_argument("--neurons", type=int, default=d.n_neurons, help="N (default %(default)s)")
-    p.add_argument("--obs-dim", type=int, default=d.obs_dim, help="d (default %(default)s)")
-    p.add_argument("--act-dim", type=int, default=d.act_dim, help="a (default %(default)s)")
-    p.add_argument("--exc", type=int, default=None, help="excitatory neurons (default N/2)")
-    p.add_argument("--substeps", type=int, default=d.substeps, help="K (default %(default)s)")
+    p.add_argument("--neurons", type=count(), default=d.n_neurons, help="N (default %(default)s)")
+    p.add_argument("--obs-dim", type=count(), default=d.obs_dim, help="d (default %(default)s)")
+    p.add_argument("--act-dim", type=count(), default=d.act_dim, help="a (default %(default)s)")
+    p.add_argument("--exc", type=integer(0), default=None, help="excitatory neurons (default N/2)")
+    p.add_argument("--substeps", type=count(), default=d.substeps, help="K (default %(default)s)")
+
+
+def add_lanes_arg(p: argparse.ArgumentParser, default: int | None = DEFAULT_LANES) -> None:
+    """``--lanes``: neuron updates per clock; :func:`check_spec_lanes` checks that it divides N."""
+    p.add_argument("--lanes", type=count(), default=default,
+                   help="neuron updates per clock, dividing N (default %(default)s)")
+
+
+def check_spec_lanes(args: argparse.Namespace) -> None:
+    """Preflight of the commands that take the spec's sizes and ``--lanes``."""
+    check_lanes(args.neurons, args.lanes)
 
 
 def spec_from_args(args: argparse.Namespace) -> Spec:
@@ -33,10 +45,9 @@ def register(sub, name: str) -> None:
     if name == "spec":
         p = sub.add_parser(name, help="show the integer spec, its hash, register map and cycle model")
         add_spec_args(p)
-        p.add_argument("--lanes", type=int, default=DEFAULT_LANES,
-                       help="neuron updates per clock (default %(default)s)")
+        add_lanes_arg(p)
         p.add_argument("--json", action="store_true", help="machine-readable output")
-        p.set_defaults(func=run_spec)
+        p.set_defaults(func=run_spec, preflight=check_spec_lanes)
     elif name == "bench":
         p = sub.add_parser(name, help="run a benchmark script from bench/ (results in bench/results/)")
         p.add_argument("which", choices=["model"], help="model: integer vs float policy steps/s")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from evoconn.cli_spec import add_spec_args, spec_from_args
+from evoconn.cli_spec import add_lanes_arg, add_spec_args, check_spec_lanes, spec_from_args
+from evoconn.options import check_output
 
 
 def register(sub, name: str) -> None:
@@ -12,14 +13,21 @@ def register(sub, name: str) -> None:
     hw_sub = p.add_subparsers(dest="hw_command", metavar="HW_COMMAND", required=True)
     v = hw_sub.add_parser("verilog", help="export the core as one flat Verilog module plus a manifest")
     add_spec_args(v)
-    v.add_argument("--lanes", type=int, default=16, help="neuron updates per clock (default %(default)s)")
+    add_lanes_arg(v)
     v.add_argument("--out", default="build/core.v", help="the .v file; the manifest goes beside it as .json")
     v.add_argument("--fault", default=None, help=argparse.SUPPRESS)  # test only
-    v.set_defaults(func=run_verilog)
+    v.set_defaults(func=run_verilog, preflight=_check_verilog)
     from .flows_cli import register as register_flow  # synthesis and bitstream flows (hw/flows_cli.py)
 
     for flow in ("synth", "bitstream"):
         register_flow(hw_sub, flow)
+
+
+def _check_verilog(args: argparse.Namespace) -> None:
+    check_spec_lanes(args)
+    check_output(args.out, "--out", kind="file")
+    check_output(str(args.out)[: -len(".v")] + ".json" if str(args.out).endswith(".v") else
+                 f"{args.out}.json", "--out (its manifest)", kind="file")
 
 
 def run_verilog(args: argparse.Namespace) -> int:
