@@ -228,3 +228,27 @@ def test_closed_pipe_is_quiet(tmp_path):
     r = subprocess.run(f"{sys.executable} -m evoconn.cli spec --json | head -c 10", shell=True,
                        capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
+
+
+# --- a manifest that contradicts itself -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("field", "value"), [("kind", "bitstream"), ("kind", "nonsense"),
+                                              ("sizes", {"n_neurons": 64}), ("sizes.mask_bits", 1)])
+def test_manifest_contradicting_its_spec_refused(field, value, work, capsys):
+    import shutil
+
+    art = work / "art"
+    shutil.copytree(TINY, art)
+    man = json.loads((art / "manifest.json").read_text())
+    if "." in field:  # one size off, the others right
+        from evoconn.artifact import manifest_sizes, spec_from_manifest
+
+        top, sub = field.split(".")
+        man[top] = {**manifest_sizes(spec_from_manifest(man, "fixture")), sub: value}
+    else:
+        man[field] = value
+    (art / "manifest.json").write_text(json.dumps(man))
+    line = refuse(["rollout", "--artifact", "art", "--backend", "fake", "--episodes", "1", "--max-steps", "2"],
+                  work, capsys, mentions="manifest.json")
+    assert field.split(".")[0] in line, line
