@@ -44,6 +44,8 @@ __all__ = [
 
 MANIFEST_FORMAT = "evoconn-manifest-1"
 MASK_KEYS = ("mask_in", "mask_h", "mask_out")
+#: What a manifest can describe: a trained network, a bitstream, a synthesis report.
+MANIFEST_KINDS = ("artifact", "bitstream", "synth")
 
 
 class ArtifactError(ValueError):
@@ -129,8 +131,7 @@ def base_manifest(spec: Spec, kind: str, **extra: Any) -> dict[str, Any]:
         "kind": kind,
         "spec": spec.to_dict(),
         "spec_hash": spec.hash,
-        "sizes": {"n_neurons": spec.n_neurons, "obs_dim": spec.obs_dim, "act_dim": spec.act_dim,
-                  "substeps": spec.substeps, "mask_bits": spec.mask_bits},
+        "sizes": manifest_sizes(spec),
         "evoconn_version": __version__,
         "versions": {k: v for k, v in versions.items() if v is not None},
         "python": platform.python_version(),
@@ -139,11 +140,22 @@ def base_manifest(spec: Spec, kind: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def spec_from_manifest(manifest: dict[str, Any], source: str) -> Spec:
-    """The spec a manifest names, checked against its recorded hash."""
+def manifest_sizes(spec: Spec) -> dict[str, int]:
+    """The sizes a manifest records beside its spec (for a reader who does not derive them)."""
+    return {"n_neurons": spec.n_neurons, "obs_dim": spec.obs_dim, "act_dim": spec.act_dim,
+            "substeps": spec.substeps, "mask_bits": spec.mask_bits}
+
+
+def spec_from_manifest(manifest: dict[str, Any], source: str, kind: str | None = None) -> Spec:
+    """The spec a manifest names, checked against its recorded hash, its ``kind`` (one of
+    :data:`MANIFEST_KINDS`, or exactly ``kind`` when given) and the ``sizes`` it records."""
     if manifest.get("format") != MANIFEST_FORMAT:
         raise ArtifactError(f"{source}: unknown manifest format {manifest.get('format')!r} "
                             f"(expected {MANIFEST_FORMAT!r})")
+    got = manifest.get("kind")
+    if got not in MANIFEST_KINDS or (kind is not None and got != kind):
+        want = repr(kind) if kind is not None else "one of " + ", ".join(MANIFEST_KINDS)
+        raise ArtifactError(f"{source}: manifest kind {got!r}, expected {want}")
     try:
         spec = Spec.from_dict(manifest["spec"])
     except (KeyError, TypeError, SpecError) as e:
@@ -154,6 +166,9 @@ def spec_from_manifest(manifest: dict[str, Any], source: str) -> Spec:
             f"spec it records ({spec.hash}); the manifest was edited or written by another "
             "arithmetic version"
         )
+    if "sizes" in manifest and manifest["sizes"] != manifest_sizes(spec):
+        raise ArtifactError(f"{source}: the sizes it records {manifest['sizes']} contradict its spec "
+                            f"({manifest_sizes(spec)}); the manifest was edited")
     return spec
 
 
@@ -308,7 +323,7 @@ def load_artifact(path: str | os.PathLike, expect: Spec | None = None) -> Artifa
     if not path.is_dir():
         raise ArtifactError(f"{path}: no such artifact directory")
     manifest = load_manifest(path)
-    spec = spec_from_manifest(manifest, str(path / "manifest.json"))
+    spec = spec_from_manifest(manifest, str(path / "manifest.json"), kind="artifact")
     if expect is not None and expect.hash != spec.hash:
         diff = ", ".join(f"{k}: {a} vs {b}" for k, (a, b) in spec.diff(expect).items())
         raise ArtifactError(f"{path}: artifact is for spec {spec.hash[:16]}, expected "

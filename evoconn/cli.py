@@ -35,7 +35,9 @@ class CLIError(Exception):
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evoconn", description=__doc__.splitlines()[0])
+    from evoconn.options import Parser
+
+    parser = Parser(prog="evoconn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = None
     if argv:
@@ -67,15 +69,23 @@ def _missing(name: str, err: ImportError):
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or an option refused in one line (evoconn.options.Parser)
+        return int(e.code or 0)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
+    from evoconn.options import OptionError, quiet_broken_pipe, run_preflight
+
     try:
+        run_preflight(args)  # every rule the options' types cannot see alone, before any work
         return int(args.func(args) or 0)
-    except CLIError as e:
+    except (CLIError, OptionError) as e:
         print(f"evoconn {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of stdout went away (`evoconn spec --json | head`)
+        return quiet_broken_pipe()
     except KeyboardInterrupt:
         print(f"evoconn {args.command}: interrupted", file=sys.stderr)
         return 130

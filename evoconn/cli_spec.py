@@ -7,17 +7,42 @@ import json
 from pathlib import Path
 
 from evoconn.cli import summary
+from evoconn.options import OptionError, count, integer
 from evoconn.spec import DEFAULT_LANES, CycleModel, Spec
 
 
 def add_spec_args(p: argparse.ArgumentParser) -> None:
     """The size options every command that builds a spec shares."""
     d = Spec()
-    p.add_argument("--neurons", type=int, default=d.n_neurons, help="N (default %(default)s)")
-    p.add_argument("--obs-dim", type=int, default=d.obs_dim, help="d (default %(default)s)")
-    p.add_argument("--act-dim", type=int, default=d.act_dim, help="a (default %(default)s)")
-    p.add_argument("--exc", type=int, default=None, help="excitatory neurons (default N/2)")
-    p.add_argument("--substeps", type=int, default=d.substeps, help="K (default %(default)s)")
+    p.add_argument("--neurons", type=count(), default=d.n_neurons, help="N (default %(default)s)")
+    p.add_argument("--obs-dim", type=count(), default=d.obs_dim, help="d (default %(default)s)")
+    p.add_argument("--act-dim", type=count(), default=d.act_dim, help="a (default %(default)s)")
+    p.add_argument("--exc", type=integer(0), default=None, help="excitatory neurons (default N/2)")
+    p.add_argument("--substeps", type=count(), default=d.substeps, help="K (default %(default)s)")
+
+
+def add_lanes_arg(p: argparse.ArgumentParser, default: int | None = DEFAULT_LANES) -> None:
+    """``--lanes``: neuron updates per clock; :func:`check_spec_lanes` checks that it divides N."""
+    p.add_argument("--lanes", type=count(), default=default,
+                   help="neuron updates per clock, dividing N (default %(default)s)")
+
+
+def check_lanes(spec: Spec, lanes: int, option: str = "--lanes") -> None:
+    """``lanes`` as the spec's cycle model takes it (it must divide N), or an :class:`OptionError`
+    naming the option, in the spec's own words."""
+    from evoconn.spec import SpecError
+
+    try:
+        CycleModel(spec, lanes=lanes)
+    except SpecError as e:
+        raise OptionError(f"{option}: {e}") from None
+
+
+def check_spec_lanes(args: argparse.Namespace) -> None:
+    """Preflight of the commands that take the spec's sizes and ``--lanes`` (sizes from an
+    ``--artifact`` are checked when the command reads it)."""
+    if getattr(args, "artifact", None) is None:
+        check_lanes(spec_from_args(args), args.lanes)  # the spec's own rules first
 
 
 def spec_from_args(args: argparse.Namespace) -> Spec:
@@ -35,10 +60,9 @@ def register(sub, name: str) -> None:
     if name == "spec":
         p = sub.add_parser(name, help=summary(name))
         add_spec_args(p)
-        p.add_argument("--lanes", type=int, default=DEFAULT_LANES,
-                       help="neuron updates per clock (default %(default)s)")
+        add_lanes_arg(p)
         p.add_argument("--json", action="store_true", help="machine-readable output")
-        p.set_defaults(func=run_spec)
+        p.set_defaults(func=run_spec, preflight=check_spec_lanes)
     elif name == "bench":
         p = sub.add_parser(name, help=summary(name))
         p.add_argument("which", choices=["model"], help="model: integer vs float policy steps/s")

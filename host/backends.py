@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from evoconn.host.core import CoreError, RegisterCore
-from evoconn.spec import DEFAULT_LANES, Spec
+from evoconn.spec import Spec
 
 __all__ = ["BACKENDS", "BackendError", "open_backend"]
 
@@ -24,7 +24,7 @@ class BackendError(CoreError):
     """Options that do not fit the backend (e.g. ``--record`` on jax)."""
 
 
-def open_backend(backend: str, spec: Spec, *, lanes: int = DEFAULT_LANES, replay: str | None = None,
+def open_backend(backend: str, spec: Spec, *, lanes: int | None = None, replay: str | None = None,
                  record: str | None = None, overlay: str | None = None, ip: str | None = None,
                  verify: bool = False, timeout: float = 1.0) -> tuple[Any, Any]:
     """The Core for ``backend`` and the bus under it (None for jax)."""
@@ -41,7 +41,7 @@ def open_backend(backend: str, spec: Spec, *, lanes: int = DEFAULT_LANES, replay
     if backend == "rtl":
         raise BackendError("the rtl backend runs the whole rollout in the simulator: use an RtlSession")
     if backend == "fake":
-        bus: Any = FakeBus(spec, lanes=default_lanes(spec, lanes))
+        bus: Any = FakeBus(spec, lanes=default_lanes(spec) if lanes is None else lanes)
     elif backend == "replay":
         if not replay:
             raise BackendError("--backend replay needs --replay FILE (made with --record)")

@@ -26,6 +26,8 @@ from evoconn.host.backends import BACKENDS, open_backend
 from evoconn.host.core import CoreError, CoreStats
 from evoconn.host.report import format_report, throughput_report
 from evoconn.host.rollout import RolloutJob, run_job
+from evoconn.cli_spec import check_lanes
+from evoconn.options import OptionError, check_input_file, check_output, count, integer, real
 from evoconn.spec import DEFAULT_LANES, Spec
 
 
@@ -37,27 +39,26 @@ def register(sub, name: str) -> None:
                        help="fake: in-memory core (numpy); jax: JAX model; pynq: the board; rtl: the "
                             "Verilog under cocotb (evoconn[sim], iverilog); replay: a --record file "
                             "(default %(default)s)")
-        p.add_argument("--episodes", type=int, default=10, help="episodes (default %(default)s)")
-        p.add_argument("--population", type=int, default=0, metavar="N",
+        p.add_argument("--episodes", type=count(), default=10, help="episodes (default %(default)s)")
+        p.add_argument("--population", type=integer(0), default=0, metavar="N",
                        help="instead of episodes of the best masks: score N members sampled from the "
                             "artifact's probabilities under the paper's fitness rules")
         p.add_argument("--env", help="environment (default: the artifact's); Gymnasium id, or a Brax "
                                      "name / brax:NAME where JAX is installed")
         p.add_argument("--brax-backend", help="Brax physics backend (default: the artifact's)")
         p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--max-steps", type=int, default=1000, help="episode cap (default %(default)s)")
+        p.add_argument("--max-steps", type=count(), default=1000, help="episode cap (default %(default)s)")
         p.add_argument("--report", action="store_true", help="print a throughput report")
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.add_argument("--record", metavar="FILE", help="record every bus transaction (JSON lines)")
         p.add_argument("--replay", metavar="FILE", help="with --backend replay: the recording to play")
         p.add_argument("--verify", action="store_true", help="read masks back after loading")
-        p.add_argument("--timeout", type=float, default=1.0,
+        p.add_argument("--timeout", type=real(0, lo_open=True), default=1.0,
                        help="seconds to wait for DONE (rtl: at least 60, simulation is slow)")
-        p.add_argument("--lanes", type=int, default=DEFAULT_LANES,
-                       help="fake/rtl core's lanes (default %(default)s)")
+        p.add_argument("--lanes", type=count(), default=None, help=LANES_HELP)
         p.add_argument("--overlay", help="pynq: the .bit (with its .hwh beside it)")
         p.add_argument("--ip", help="pynq: the core's name in the overlay (default: the one evoconn IP)")
-        p.set_defaults(func=run_rollout)
+        p.set_defaults(func=run_rollout, preflight=_check_rollout)
     elif name == "train-core":
         p = sub.add_parser(name, help=summary(name),
                            description="EC (evoconn.training.ec) on a Gymnasium task with the fitness of "
@@ -66,22 +67,22 @@ def register(sub, name: str) -> None:
         p.add_argument("--env", default="Pendulum-v1", help="Gymnasium id (default %(default)s)")
         p.add_argument("--backend", choices=("jax", "fake", "rtl", "pynq"), default="jax",
                        help="where members are scored (default %(default)s)")
-        p.add_argument("--neurons", type=int, default=16, help="N (default %(default)s)")
-        p.add_argument("--substeps", type=int, help="K (default: the spec's)")
-        p.add_argument("--population", type=int, default=6, help="members per generation (default %(default)s)")
-        p.add_argument("--generations", type=int, default=3, help="(default %(default)s)")
-        p.add_argument("--max-steps", type=int, default=200, help="episode cap (default %(default)s)")
+        p.add_argument("--neurons", type=count(), default=16, help="N (default %(default)s)")
+        p.add_argument("--substeps", type=count(), help="K (default: the spec's)")
+        p.add_argument("--population", type=count(2), default=6, help="members per generation (default %(default)s)")
+        p.add_argument("--generations", type=count(), default=3, help="(default %(default)s)")
+        p.add_argument("--max-steps", type=count(), default=200, help="episode cap (default %(default)s)")
         p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--lr", type=float, default=0.15, help="EC learning rate (default %(default)s)")
+        p.add_argument("--lr", type=real(0, lo_open=True), default=0.15, help="EC learning rate (default %(default)s)")
         p.add_argument("--out", help="run folder: metrics.jsonl and best/ (an artifact for rollout)")
         p.add_argument("--json", action="store_true", help="print the per-generation rows as JSON")
         p.add_argument("--record", metavar="FILE", help="fake/rtl/pynq: record every bus transaction")
         p.add_argument("--verify", action="store_true", help="read masks back after loading")
-        p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for DONE")
-        p.add_argument("--lanes", type=int, default=DEFAULT_LANES, help="fake/rtl core's lanes (default %(default)s)")
+        p.add_argument("--timeout", type=real(0, lo_open=True), default=1.0, help="seconds to wait for DONE")
+        p.add_argument("--lanes", type=count(), default=None, help=LANES_HELP)
         p.add_argument("--overlay", help="pynq: the .bit (with its .hwh beside it)")
         p.add_argument("--ip", help="pynq: the core's name in the overlay")
-        p.set_defaults(func=run_train_core, replay=None)
+        p.set_defaults(func=run_train_core, replay=None, preflight=_check_train_core)
     elif name == "flash":
         p = sub.add_parser(name, help=summary(name))
         p.add_argument("--overlay", required=True, help="the .bit; its .hwh must lie beside it")
@@ -133,9 +134,41 @@ def run_flash(args: argparse.Namespace) -> int:
 # =====================================================================================
 
 
+LANES_HELP = (f"fake/rtl core's lanes, dividing N (default {DEFAULT_LANES}, or the largest power of two "
+              "below it that divides N)")
+
+
+def _check_rollout(args: argparse.Namespace) -> None:
+    check_output(args.record, "--record", kind="file")
+    check_input_file(args.replay, "--replay")
+
+
+def _check_train_core(args: argparse.Namespace) -> None:
+    if args.lanes is not None:
+        from evoconn.spec import SpecError
+
+        try:
+            spec = Spec(n_neurons=args.neurons)
+        except SpecError as e:
+            raise OptionError(f"--neurons: {e}") from None
+        check_lanes(spec, args.lanes)
+    check_output(args.out, "--out", kind="dir")
+    check_output(args.record, "--record", kind="file")
+
+
+def core_lanes(spec: Spec, lanes: int | None) -> int:
+    """``--lanes`` as given (it must divide N), or the default for this N."""
+    from evoconn.host.bus import default_lanes
+
+    if lanes is None:
+        return default_lanes(spec)
+    check_lanes(spec, lanes)
+    return lanes
+
+
 def make_core(args: argparse.Namespace, spec: Spec):
     """The Core for ``--backend``, and the bus under it (None for jax): :func:`~evoconn.host.backends.open_backend`."""
-    return open_backend(args.backend, spec, lanes=args.lanes, replay=args.replay, record=args.record,
+    return open_backend(args.backend, spec, lanes=core_lanes(spec, args.lanes), replay=args.replay, record=args.record,
                         overlay=args.overlay, ip=args.ip, verify=args.verify, timeout=args.timeout)
 
 
@@ -224,18 +257,17 @@ def run_train_backend(args: argparse.Namespace) -> int:
         population=args.population or 16, generations=args.generations or 10,
         max_steps=args.episode_len or 1000, seed=args.seed or 0, lr=args.lr if args.lr is not None else 0.15,
         clip_eps=args.clip_eps, out=args.out, json=False, record=None, verify=False, timeout=1.0,
-        lanes=16, overlay=None, ip=None, replay=None)
+        lanes=None, overlay=None, ip=None, replay=None)
     return run_train_core(ns)
 
 
 def run_rtl(args: argparse.Namespace, spec: Spec, job: RolloutJob) -> tuple[Any, ...]:
     """The job inside an RTL simulation session: (result, timer, stats, runtime, lanes holder)."""
-    from evoconn.host.bus import default_lanes
     from evoconn.host.rtl import RtlSession
 
     if args.replay:
         raise _cli_error("--replay needs --backend replay")
-    session = RtlSession(spec, default_lanes(spec, args.lanes), record=args.record, verify=args.verify,
+    session = RtlSession(spec, core_lanes(spec, args.lanes), record=args.record, verify=args.verify,
                          timeout=max(args.timeout, 60.0))
     with session:
         result, timer, runtime, stats = session.call(run_job, job)
@@ -244,7 +276,6 @@ def run_rtl(args: argparse.Namespace, spec: Spec, job: RolloutJob) -> tuple[Any,
 
 def run_train_core(args: argparse.Namespace) -> int:
     """``evoconn train-core``: the Core-scored EC loop (:mod:`evoconn.host.train_core`)."""
-    from evoconn.host.bus import default_lanes
     from evoconn.host.core import MissingDependency
     from evoconn.host.rollout import make_env
 
@@ -271,7 +302,7 @@ def run_train_core(args: argparse.Namespace) -> int:
             if args.backend == "rtl":
                 from evoconn.host.rtl import RtlSession
 
-                with RtlSession(spec, default_lanes(spec, args.lanes), record=args.record, verify=args.verify,
+                with RtlSession(spec, core_lanes(spec, args.lanes), record=args.record, verify=args.verify,
                                 timeout=max(args.timeout, 60.0)) as session:
                     result = train_core(session, args.env, spec, **kw)
             else:

@@ -6,8 +6,8 @@ import argparse
 
 from evoconn import ip
 from evoconn.cli import summary
-from evoconn.cli_spec import add_spec_args, spec_from_args
-from evoconn.spec import DEFAULT_LANES
+from evoconn.cli_spec import add_lanes_arg, add_spec_args, check_spec_lanes, spec_from_args
+from evoconn.options import check_output
 
 
 def register(sub, name: str) -> None:
@@ -15,20 +15,33 @@ def register(sub, name: str) -> None:
     hw_sub = p.add_subparsers(dest="hw_command", metavar="HW_COMMAND", required=True)
     v = hw_sub.add_parser("verilog", help="export the core as one flat Verilog module plus a manifest")
     add_spec_args(v)
-    v.add_argument("--lanes", type=int, default=DEFAULT_LANES, help="neuron updates per clock (default %(default)s)")
+    add_lanes_arg(v)
     v.add_argument("--out", default="build/core.v", help="the .v file; the manifest goes beside it as .json")
     v.add_argument("--fault", default=None, help=argparse.SUPPRESS)  # test only
-    v.set_defaults(func=run_verilog)
+    v.set_defaults(func=run_verilog, preflight=_check_verilog)
     i = hw_sub.add_parser("ip", help="package the core as an IP: IP-XACT component.xml, its HDL and a FuseSoC .core")
     add_spec_args(i)
-    i.add_argument("--lanes", type=int, default=DEFAULT_LANES, help="neuron updates per clock (default %(default)s)")
+    add_lanes_arg(i)
     i.add_argument("--artifact", metavar="DIR", help="take every size from this trained artifact's manifest")
     i.add_argument("--out", default="build/ip", help="the IP folder (default %(default)s)")
-    i.set_defaults(func=run_ip)
+    i.set_defaults(func=run_ip, preflight=_check_ip)
     from .flows_cli import register as register_flow  # synthesis and bitstream flows (hw/flows_cli.py)
 
     for flow in ("synth", "bitstream"):
         register_flow(hw_sub, flow)
+
+
+def _check_verilog(args: argparse.Namespace) -> None:
+    check_spec_lanes(args)
+    out = str(args.out)
+    check_output(out, "--out", kind="file")
+    check_output(out[: -len(".v")] + ".json" if out.endswith(".v") else out + ".json",
+                 "--out (its manifest)", kind="file")
+
+
+def _check_ip(args: argparse.Namespace) -> None:
+    check_spec_lanes(args)
+    check_output(args.out, "--out", kind="dir")
 
 
 def run_ip(args: argparse.Namespace) -> int:

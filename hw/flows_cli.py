@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from evoconn.cli_spec import add_spec_args, spec_from_args
-from evoconn.spec import DEFAULT_LANES
+from evoconn.cli_spec import add_lanes_arg, add_spec_args, check_spec_lanes, spec_from_args
+from evoconn.options import check_output, count, integer, real
 
 __all__ = ["register"]
 
@@ -20,7 +20,7 @@ EXIT_NO_VIVADO = 3
 
 def _common(p: argparse.ArgumentParser) -> None:
     add_spec_args(p)
-    p.add_argument("--lanes", type=int, default=DEFAULT_LANES, help="neuron updates per clock (default %(default)s)")
+    add_lanes_arg(p)
     p.add_argument("--build-dir", default="build/hw", help="cache of build folders (default %(default)s)")
     p.add_argument("--mask-ram", choices=["block", "auto"], default="block",
                    help="block: mark the mask memories ram_style=block; auto: leave it to the tool")
@@ -33,7 +33,7 @@ def register(sub, name: str) -> None:
         p = sub.add_parser(name, help="Yosys synth_xilinx utilization report (LUT, FF, BRAM, DSP)")
         _common(p)
         p.add_argument("--part", default="xc7z020", choices=["xc7z020"], help="(default %(default)s)")
-        p.set_defaults(func=run_synth)
+        p.set_defaults(func=run_synth, preflight=_check_flow)
     elif name == "bitstream":
         p = sub.add_parser(name, help="ECP5 bitstream with open tools, or the PYNQ-Z2 Vivado project")
         _common(p)
@@ -42,17 +42,18 @@ def register(sub, name: str) -> None:
         g.add_argument("--board", choices=["pynq-z2"], help="Vivado project (built where vivado is on PATH)")
         p.add_argument("--device", default="LFE5U-85F", help="ECP5 part (default %(default)s)")
         p.add_argument("--package", default="CABGA381", help="ECP5 package (default %(default)s)")
-        p.add_argument("--clock-mhz", type=float, default=100.0, help="target clock (default %(default)s)")
-        p.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default %(default)s)")
+        p.add_argument("--clock-mhz", type=real(0, lo_open=True), default=100.0,
+                       help="target clock (default %(default)s)")
+        p.add_argument("--seed", type=integer(0), default=1, help="nextpnr placer seed (default %(default)s)")
         p.add_argument("--name", default="evoconn", help="base name of the .bit/.hwh (default %(default)s)")
-        p.add_argument("--base-address", type=lambda s: int(s, 0), default=0x4000_0000,
+        p.add_argument("--base-address", type=integer(0, 2**32 - 4), default=0x4000_0000,
                        help="AXI base address of the core (default 0x40000000)")
         p.add_argument("--interconnect", choices=["smartconnect", "axi_interconnect"], default="smartconnect")
-        p.add_argument("--jobs", type=int, default=2, help="Vivado run jobs (default %(default)s)")
+        p.add_argument("--jobs", type=count(), default=2, help="Vivado run jobs (default %(default)s)")
         p.add_argument("--artifact", metavar="DIR",
                        help="a trained artifact: every size (N, d, a, excitatory, K) comes from its "
                             "manifest, so the network and the bitstream cannot disagree")
-        p.set_defaults(func=run_bitstream)
+        p.set_defaults(func=run_bitstream, preflight=_check_flow)
     else:
         raise ValueError(f"unknown flow command {name!r}")
 
@@ -80,6 +81,11 @@ def _artifact_spec(args):
                        f"(N={spec.n_neurons}, d={spec.obs_dim}, a={spec.act_dim}, K={spec.substeps}); "
                        f"drop {', '.join(clash)}")
     return spec
+
+
+def _check_flow(args: argparse.Namespace) -> None:
+    check_spec_lanes(args)
+    check_output(args.build_dir, "--build-dir", kind="dir")
 
 
 def _spec_lanes(args):

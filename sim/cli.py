@@ -6,8 +6,8 @@ import argparse
 import os
 
 from evoconn.cli import summary
-from evoconn.cli_spec import add_spec_args, spec_from_args
-from evoconn.spec import DEFAULT_LANES
+from evoconn.cli_spec import add_lanes_arg, add_spec_args, check_spec_lanes, spec_from_args
+from evoconn.options import OptionError, count, integer, real
 
 
 def register(sub, name: str) -> None:
@@ -17,22 +17,34 @@ def register(sub, name: str) -> None:
     sim_sub = p.add_subparsers(dest="sim_command", metavar="SIM_COMMAND", required=True)
     v = sim_sub.add_parser("verify", help="run random cases on the exported Verilog and compare every output")
     add_spec_args(v)
-    v.add_argument("--lanes", type=int, default=DEFAULT_LANES, help="neuron updates per clock (default %(default)s)")
-    v.add_argument("--cases", type=int, default=len(KINDS),
+    add_lanes_arg(v)
+    v.add_argument("--cases", type=count(), default=len(KINDS),
                    help=f"cases (kinds cycle: {', '.join(KINDS)}; default %(default)s)")
-    v.add_argument("--steps", type=int, default=8, help="env steps per case (default %(default)s)")
-    v.add_argument("--seed", type=int, default=0, help="seed of the cases and the bus pauses (default %(default)s)")
-    v.add_argument("--case", type=int, default=None, help="run only this case index (replays a failure)")
-    v.add_argument("--state-every", type=int, default=4,
+    v.add_argument("--steps", type=count(), default=8, help="env steps per case (default %(default)s)")
+    v.add_argument("--seed", type=integer(0), default=0,
+                   help="seed of the cases and the bus pauses (default %(default)s)")
+    v.add_argument("--case", type=integer(0), default=None, help="run only this case index (replays a failure)")
+    v.add_argument("--state-every", type=count(), default=4,
                    help="read the whole neuron state after every this many env steps (default %(default)s)")
-    v.add_argument("--pauses", type=float, default=0.2,
-                   help="probability of a pause per AXI channel per cycle (default %(default)s)")
+    v.add_argument("--pauses", type=real(0, MAX_PAUSES), default=0.2,
+                   help=f"probability of a pause per AXI channel per cycle, at most {MAX_PAUSES} "
+                        "(1 would never finish; default %(default)s)")
     v.add_argument("--protocol", action="store_true", help="also run the bus-protocol test")
     v.add_argument("--sim", choices=["icarus", "verilator"], default=os.environ.get("SIM", "icarus"),
                    help="simulator (default $SIM or icarus)")
     v.add_argument("--waves", action="store_true", help="write an FST trace (GTKWave opens it)")
     v.add_argument("--fault", default=None, help=argparse.SUPPRESS)  # test only: a deliberately broken core
-    v.set_defaults(func=run_verify)
+    v.set_defaults(func=run_verify, preflight=_check_verify)
+
+
+#: The AXI master pauses each channel with this probability per cycle; at 1 no transfer ever ends.
+MAX_PAUSES = 0.9
+
+
+def _check_verify(args: argparse.Namespace) -> None:
+    check_spec_lanes(args)
+    if args.case is not None and args.case >= args.cases:
+        raise OptionError(f"--case {args.case}: must lie in [0, --cases={args.cases})")
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -41,10 +53,6 @@ def run_verify(args: argparse.Namespace) -> int:
     from .verify import verify
 
     spec = spec_from_args(args)
-    if args.cases < 1 or args.steps < 1 or args.state_every < 1:
-        raise CLIError("--cases, --steps and --state-every must be at least 1")
-    if args.case is not None and not 0 <= args.case < args.cases:
-        raise CLIError(f"--case must lie in [0, --cases={args.cases})")
     try:
         rep = verify(spec, args.lanes, cases=args.cases, steps=args.steps, seed=args.seed, sim=args.sim,
                      waves=args.waves, fault=args.fault, only=args.case, state_every=args.state_every,

@@ -51,9 +51,18 @@ def test_lanes_defaults_are_the_specs(capsys):
     from evoconn.spec import DEFAULT_LANES
 
     parser = build_parser()
-    for argv in (["rollout", "--artifact", "x"], ["train-core"], ["hw", "verilog"], ["hw", "synth"],
-                 ["hw", "bitstream", "--target", "ecp5"], ["hw", "ip"], ["sim", "verify"], ["spec"]):
+    for argv in (["hw", "verilog"], ["hw", "synth"], ["hw", "bitstream", "--target", "ecp5"], ["hw", "ip"],
+                 ["sim", "verify"], ["spec"]):
         assert parser.parse_args(argv).lanes == DEFAULT_LANES, argv
+    # the host's cores take N from an artifact or --neurons: no --lanes means DEFAULT_LANES where it
+    # divides N, else the largest power of two below it that does (never a value the spec refuses)
+    from evoconn.host.cli import core_lanes
+    from evoconn.spec import Spec
+
+    for argv in (["rollout", "--artifact", "x"], ["train-core"]):
+        assert parser.parse_args(argv).lanes is None, argv
+    assert core_lanes(Spec(n_neurons=256), None) == DEFAULT_LANES
+    assert core_lanes(Spec(n_neurons=8), None) == 8
 
 
 def test_bench_needs_a_checkout(tmp_path, monkeypatch, capsys):

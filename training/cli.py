@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from evoconn.options import check_output, count, integer, real
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 #: option -> TrainConfig field
@@ -38,27 +40,31 @@ def register(sub, name: str) -> None:
     p.add_argument("--model", choices=["int", "float"],
                    help="score EC on the integer model (default, what the core runs) or the float one")
     p.add_argument("--backend-physics", choices=BACKENDS, help="Brax backend (default positional)")
-    p.add_argument("--population", type=int, help="members per generation incl. evaluation copies")
-    p.add_argument("--eval-copies", type=int, help="deterministic evaluation members "
+    p.add_argument("--population", type=count(2), help="members per generation incl. evaluation copies")
+    p.add_argument("--eval-copies", type=integer(0), help="deterministic evaluation members "
                    "(default population/80, the paper's 128 of 10240)")
-    p.add_argument("--generations", type=int)
-    p.add_argument("--episode-len", type=int, help="episode cap (default 1000)")
-    p.add_argument("--neurons", type=int, help="N (default 256)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--lr", type=float, help="EC and ES learning rate (default 0.15)")
-    p.add_argument("--clip-eps", type=float, help="EC probability clip (default 1e-3)")
-    p.add_argument("--sigma", type=float, help="ES noise std (default 0.3)")
-    p.add_argument("--weight-decay", type=float, help="ES AdamW weight decay (default 0.1)")
-    p.add_argument("--checkpoint-every", type=int, help="generations between checkpoints (10)")
+    p.add_argument("--generations", type=count())
+    p.add_argument("--episode-len", type=count(), help="episode cap (default 1000)")
+    p.add_argument("--neurons", type=count(), help="N (default 256)")
+    p.add_argument("--seed", type=integer(0))
+    p.add_argument("--lr", type=real(0, lo_open=True), help="EC and ES learning rate (default 0.15)")
+    p.add_argument("--clip-eps", type=real(0, 0.5, hi_open=True), help="EC probability clip (default 1e-3)")
+    p.add_argument("--sigma", type=real(0, lo_open=True), help="ES noise std (default 0.3)")
+    p.add_argument("--weight-decay", type=real(0), help="ES AdamW weight decay (default 0.1)")
+    p.add_argument("--checkpoint-every", type=count(), help="generations between checkpoints (10)")
     p.add_argument("--out", type=Path, help="run folder (metrics.jsonl, best/, checkpoint)")
     p.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in this folder")
-    p.add_argument("--stop-after", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--stop-after", type=count(), help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar; one line per 10%%")
     p.add_argument("--backend", choices=["jax", "fake", "rtl", "pynq"],
                    help="score every member through a Core on this backend (evoconn.host.train_core: "
                         "the JAX model, the in-memory core, the RTL simulation); default: the Brax trainer")
     p.add_argument("--gym-env", metavar="ID", help="with --backend: a Gymnasium task (e.g. Pendulum-v1)")
-    p.set_defaults(func=run_train)
+    p.set_defaults(func=run_train, preflight=_check_train)
+
+
+def _check_train(args: argparse.Namespace) -> None:
+    check_output(args.out, "--out", kind="dir")
 
 
 def _preset(name: str) -> dict[str, Any]:
@@ -89,7 +95,13 @@ def config_from_args(args: argparse.Namespace):
         cfg_path = Path(args.resume) / "config.json"
         if not cfg_path.exists():
             raise CLIError(f"cannot resume {args.resume}: no config.json there")
-        base = json.loads(cfg_path.read_text())["config"]
+        try:
+            base = json.loads(cfg_path.read_text())["config"]
+            if not isinstance(base, dict):
+                raise TypeError("'config' is not an object")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+            raise CLIError(f"cannot resume {args.resume}: {cfg_path} is unreadable "
+                           f"({type(e).__name__}: {e})") from None
         out = Path(args.resume)
     else:
         if args.out is None:
