@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evoconn.spec.arith import _np_decay, _np_gain, _np_sat
+from evoconn.spec.arith import decay, gain, sat
 from evoconn.spec.sizes import Spec
 
 
@@ -25,7 +25,7 @@ def numpy_env_step(
     m_h = np.asarray(masks["mask_h"]).astype(np.int64)
     m_out = np.asarray(masks["mask_out"]).astype(np.int64)
     xq = np.asarray(xq, dtype=np.int64)
-    i_in = _np_sat(np.einsum("bi,bij->bj", xq, coef), W)
+    i_in = sat(np.einsum("bi,bij->bj", xq, coef), W)
     v = np.asarray(state["v"], dtype=np.int64).copy()
     isyn = np.asarray(state["isyn"], dtype=np.int64).copy()
     rate = np.asarray(state["rate"], dtype=np.int64).copy()
@@ -33,12 +33,12 @@ def numpy_env_step(
     fired = []
     for _ in range(spec.substeps):
         count = np.einsum("bi,bij->bj", spike * sgn, m_h)
-        isyn = _np_sat(_np_decay(isyn, spec.syn_leak) + (count << spec.rec_shift), W)
-        u = _np_sat(isyn + i_in, W)
-        v = _np_sat(v + _np_gain(u - v, spec.mem_leak), W)
+        isyn = sat(decay(isyn, spec.syn_leak) + (count << spec.rec_shift), W)
+        u = sat(isyn + i_in, W)
+        v = sat(v + gain(u - v, spec.mem_leak), W)
         spike = (v > spec.threshold).astype(np.int64)
         v = np.where(spike == 1, 0, v)
-        rate = _np_sat(rate + _np_gain(sgn * spike * spec.rate_target - rate, spec.out_leak), RW)
+        rate = sat(rate + gain(sgn * spike * spec.rate_target - rate, spec.out_leak), RW)
         fired.append(spike.sum(axis=1))
     out = np.einsum("bj,bjk->bk", rate, m_out)
     new = {"v": v, "isyn": isyn, "rate": rate, "spike": spike.astype(np.int8)}
