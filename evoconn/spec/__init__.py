@@ -16,6 +16,8 @@ its own module:
 ``model``          the vectorized numpy model: :func:`numpy_env_step`
 ``packing``        mask rows as 32-bit words: :func:`pack_rows`, :func:`unpack_rows`, ``mask_rows``
 ``regmap``         the register map: :class:`RegisterMap`, :class:`Status`, :class:`Control`, ...
+``protocol``       the register protocol: :func:`access` (decode with the access rules, SLVERR),
+                   :func:`identity_check` (ID, VERSION, SPEC_HASH against the expected spec)
 ``cycles``         the cycle model, the RTL's timing contract: :class:`CycleModel`
 ``prng``           (to come) the counter-based PRNG the on-chip sampler shares with the host
 =================  ==========================================================================
@@ -53,8 +55,28 @@ from evoconn.spec.model import numpy_env_step
 from evoconn.spec.oracle import State, oracle_env_step, oracle_init_state
 from evoconn.spec.packing import mask_rows as mask_rows
 from evoconn.spec.packing import pack_rows, unpack_rows
+from evoconn.spec.protocol import (
+    SIZE_REGISTERS,
+    AccessError,
+    Identity,
+    IdentityMismatch,
+    access,
+    identify,
+    identify_async,
+    identity_check,
+)
+from evoconn.spec.regmap import (
+    REGISTER_LAYOUT,
+    REGISTER_OFFSETS,
+    Access,
+    Control,
+    Field,
+    Register,
+    RegisterMap,
+    Status,
+    Window,
+)
 from evoconn.spec.regmap import STATE_FIELDS as STATE_FIELDS
-from evoconn.spec.regmap import Access, Control, Field, Register, RegisterMap, Status, Window
 from evoconn.spec.sizes import ARITHMETIC_VERSION, CORE_ID, CORE_VERSION, DEFAULT_LANES, Spec, SpecError
 from evoconn.spec.sizes import _clog2 as _clog2
 
@@ -63,10 +85,16 @@ __all__ = [
     "CORE_ID",
     "CORE_VERSION",
     "DEFAULT_LANES",
+    "REGISTER_LAYOUT",
+    "REGISTER_OFFSETS",
+    "SIZE_REGISTERS",
     "Access",
+    "AccessError",
     "Control",
     "CycleModel",
     "Field",
+    "Identity",
+    "IdentityMismatch",
     "Register",
     "RegisterMap",
     "SpecError",
@@ -74,6 +102,10 @@ __all__ = [
     "State",
     "Status",
     "Window",
+    "access",
+    "identify",
+    "identify_async",
+    "identity_check",
     "oracle_env_step",
     "oracle_init_state",
     "numpy_env_step",

@@ -81,6 +81,30 @@ class Window:
 STATE_FIELDS = ("v", "isyn", "rate", "i_in")
 
 
+#: The registers, the same for every spec: ``(name, offset, width, access, doc)``. Only their reset
+#: values (:meth:`RegisterMap.constants`) come from the spec; VERSION's major number names this
+#: layout, so a host can read ID, VERSION, SPEC_HASH and the sizes before it knows the spec.
+REGISTER_LAYOUT: tuple[tuple[str, int, int, Access, str], ...] = (
+    ("ID", 0x00, 32, Access.RO, "constant CORE_ID, 'EVOC'"),
+    ("VERSION", 0x04, 32, Access.RO, "CORE_VERSION: major << 16 | minor"),
+    ("SPEC_HASH", 0x08, 32, Access.RO, "first 32 bits of the spec's SHA-256"),
+    ("STATUS", 0x0C, 10, Access.RO, "Status bits"),
+    ("CONTROL", 0x10, 3, Access.WO, "Control bits, write 1 to act, reads 0"),
+    ("N_NEURONS", 0x14, 16, Access.RO, "N"),
+    ("N_EXC", 0x18, 16, Access.RO, "excitatory neurons"),
+    ("OBS_DIM", 0x1C, 16, Access.RO, "d"),
+    ("ACT_DIM", 0x20, 16, Access.RO, "a"),
+    ("SUBSTEPS", 0x24, 16, Access.RO, "K"),
+    ("LANES", 0x28, 16, Access.RO, "neuron updates per clock (an implementation parameter)"),
+    ("CYCLES", 0x2C, 32, Access.RO, "clock cycles of the last env step, START to DONE"),
+    ("SPIKES", 0x30, 16, Access.RO, "spikes fired during the last env step"),
+    ("ROW_WORDS", 0x34, 16, Access.RO, "32-bit words per mask row, ceil(N/32)"),
+)
+
+#: Byte offset of every register, the same for every spec (see :data:`REGISTER_LAYOUT`).
+REGISTER_OFFSETS: dict[str, int] = {name: offset for name, offset, *_ in REGISTER_LAYOUT}
+
+
 class RegisterMap:
     """The core's AXI4-Lite register map, derived from a :class:`Spec`.
 
@@ -93,37 +117,13 @@ class RegisterMap:
     CONTROL.RESET_STATE before the first env step.
     """
 
-    # name, offset, access, doc; widths and reset values come from the spec
-    _REGS = (
-        ("ID", 0x00, Access.RO, "constant CORE_ID, 'EVOC'"),
-        ("VERSION", 0x04, Access.RO, "CORE_VERSION: major << 16 | minor"),
-        ("SPEC_HASH", 0x08, Access.RO, "first 32 bits of the spec's SHA-256"),
-        ("STATUS", 0x0C, Access.RO, "Status bits"),
-        ("CONTROL", 0x10, Access.WO, "Control bits, write 1 to act, reads 0"),
-        ("N_NEURONS", 0x14, Access.RO, "N"),
-        ("N_EXC", 0x18, Access.RO, "excitatory neurons"),
-        ("OBS_DIM", 0x1C, Access.RO, "d"),
-        ("ACT_DIM", 0x20, Access.RO, "a"),
-        ("SUBSTEPS", 0x24, Access.RO, "K"),
-        ("LANES", 0x28, Access.RO, "neuron updates per clock (an implementation parameter)"),
-        ("CYCLES", 0x2C, Access.RO, "clock cycles of the last env step, START to DONE"),
-        ("SPIKES", 0x30, Access.RO, "spikes fired during the last env step"),
-        ("ROW_WORDS", 0x34, Access.RO, "32-bit words per mask row, ceil(N/32)"),
-    )
-
     def __init__(self, spec: Spec, lanes: int = DEFAULT_LANES):
         self.spec = spec
         self.lanes = lanes
         values = self.constants()
         self.registers: dict[str, Register] = {}
-        for name, off, acc, doc in self._REGS:
-            width = 32 if name in ("ID", "VERSION", "SPEC_HASH", "CYCLES") else 16
-            if name == "STATUS":
-                width = 10
-            if name == "CONTROL":
-                width = 3
-            reset = values.get(name, 0)
-            self.registers[name] = Register(name, off, width, acc, reset, doc)
+        for name, off, width, acc, doc in REGISTER_LAYOUT:
+            self.registers[name] = Register(name, off, width, acc, values.get(name, 0), doc)
         n, rw = spec.n_neurons, spec.row_words
         windows = [
             ("MASK_IN", spec.n_inputs * rw, 32, Access.RW, False, 1,
@@ -149,6 +149,7 @@ class RegisterMap:
             addr = (addr + span - 1) // span * span
             self.windows[name] = Window(name, addr, depth, width, acc, signed, doc, stride)
             addr += span
+        self._at = {r.offset: r for r in self.registers.values()}  # offset -> register, for decode
         #: Bytes of address space the core decodes (a power of two).
         self.size = 1 << (addr - 1).bit_length()
 
@@ -180,9 +181,9 @@ class RegisterMap:
         """``(register or window, word index)`` for a byte address, or ``None`` if unmapped."""
         if addr % 4:
             return None
-        for r in self.registers.values():
-            if r.offset == addr:
-                return r, 0
+        r = self._at.get(addr)
+        if r is not None:
+            return r, 0
         for w in self.windows.values():
             if w.offset <= addr < w.offset + w.size:
                 return w, (addr - w.offset) // 4
