@@ -183,7 +183,7 @@ class ReplayBus:
 # The board
 # =====================================================================================
 
-BOARD_HINT = "pip install 'evoconn[board]' on the board (PYNQ 3.x image, numpy<2)"
+BOARD_HINT = "pip install 'evoconn[board]' on the board (it pins pynq 4.0, which needs numpy<2)"
 
 
 def import_pynq():
@@ -202,14 +202,17 @@ class MMIOBus:
     Single accesses are ``MMIO.read``/``MMIO.write``; block transfers are one numpy slice
     assignment or copy through ``MMIO.array``, the uint32 view pynq maps over the registers (on a
     Zynq, a memcpy into the uncached mapping, which the interconnect splits into 32-bit AXI4-Lite
-    writes). ``pynq.MMIO.write(offset, bytes)`` is avoided: pynq 3 implements it as a Python loop.
+    writes). ``pynq.MMIO.write(offset, bytes)`` is avoided: pynq 4.0 implements it as a Python loop
+    over the words (pynq/mmio.py, write_mm).
 
     Parameters
     ----------
     base_addr:
         The core's physical base address (from the overlay's .hwh: ``ip_dict[name]['phys_addr']``).
     length:
-        Bytes to map; default: the register map's size for the spec read back from the core.
+        Bytes to map when ``base_addr`` is given; default ``1 << 16`` (64 KiB, a fixed size: it holds
+        the register map at N = 256 for hopper's and walker2d's sizes, not humanoid's, nor N = 512).
+        Pass ``spec.register_map(lanes).size`` for a larger core, or use ``mmio``.
     mmio:
         An existing ``pynq.MMIO`` (e.g. ``overlay.evoconn_core.mmio``); then ``base_addr`` is
         ignored.
