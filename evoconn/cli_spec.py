@@ -71,12 +71,23 @@ def run_spec(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_dir():
+    """The checkout's ``bench/`` folder, beside the package (an installed wheel ships none)."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "bench"
+
+
 def run_bench(args: argparse.Namespace) -> int:
     import runpy
     import sys
-    from pathlib import Path
 
-    script = Path(__file__).resolve().parent.parent / "bench" / f"bench_{args.which}.py"
+    from evoconn.cli import CLIError
+
+    script = bench_dir() / f"bench_{args.which}.py"
+    if not script.is_file():
+        raise CLIError(f"the benchmarks are scripts of a source checkout and there is no {script} "
+                       "(an installed wheel ships no bench/): run it from a clone of the repository")
     sys.argv = [str(script), *args.rest]
     runpy.run_path(str(script), run_name="__main__")
     return 0

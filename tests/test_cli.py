@@ -34,3 +34,13 @@ def test_bad_sizes_give_one_line_and_exit_2(capsys):
 def test_console_script_runs_as_a_module():
     res = subprocess.run([sys.executable, "-m", "evoconn.cli", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "spec" in res.stdout
+
+
+def test_bench_without_a_checkout_gives_one_line_and_exit_2(capsys, monkeypatch, tmp_path):
+    import evoconn.cli_spec
+
+    monkeypatch.setattr(evoconn.cli_spec, "bench_dir", lambda: tmp_path / "bench")  # as from a wheel
+    assert main(["bench", "model"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("evoconn bench: error: the benchmarks are scripts of a source")
+    assert str(tmp_path / "bench" / "bench_model.py") in err
