@@ -109,8 +109,9 @@ class RegisterMap:
     """The core's AXI4-Lite register map, derived from a :class:`Spec`.
 
     Byte addresses, 32-bit data. Registers occupy 0x000-0x0FF; each window is aligned to a power
-    of two at least its size, in the order listed, after 0x100. Reads of an address that is
-    neither a register nor inside a window, and writes to a read-only address, answer SLVERR.
+    of two at least its size, in the order listed, after 0x100. Reads of an unaligned address or
+    one that is neither a register nor inside a window, and writes to such an address or to a
+    read-only one, answer SLVERR (:func:`evoconn.spec.access` states the rules).
 
     A hardware reset returns the registers to their reset values and clears STATUS (LOADED
     included); it does not clear the memories (masks, neuron state), so the host issues

@@ -42,7 +42,7 @@ class Spec:
     Parameters
     ----------
     n_neurons:
-        N, the number of neurons (at least 8).
+        N, the number of neurons (8 to 4096).
     obs_dim:
         d, the observation size. The network sees ``[x, -x]``, so the input mask has 2d rows.
     act_dim:
