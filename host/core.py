@@ -76,8 +76,9 @@ class CoreFault(CoreError):
 
 
 class BusError(CoreError):
-    """The bus answered SLVERR: a read of an unmapped address, or a write to one that is unmapped
-    or read-only. ``addr`` is the byte address, ``op`` 'read' or 'write'."""
+    """The bus answered SLVERR: a read of an unaligned or unmapped address, or a write to one that
+    is unmapped or read-only (the rules: :func:`evoconn.spec.access`). ``addr`` is the byte
+    address, ``op`` 'read' or 'write'."""
 
     def __init__(self, message: str, addr: int, op: str):
         super().__init__(message)
