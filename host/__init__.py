@@ -9,7 +9,7 @@ simulator; it runs this package's RegisterCore inside the simulator). The Core-s
 
 from __future__ import annotations
 
-from evoconn.host.bus import FakeBus, MMIOBus, RecordingBus, ReplayBus, ReplayMismatch
+from evoconn.host.bus import CoreModel, FakeBus, MMIOBus, RecordingBus, ReplayBus, ReplayMismatch
 from evoconn.host.core import (
     Bus,
     BusError,
@@ -30,6 +30,7 @@ __all__ = [
     "Core",
     "CoreError",
     "CoreFault",
+    "CoreModel",
     "CoreStats",
     "CoreTimeout",
     "FakeBus",

@@ -2,7 +2,7 @@
 
 :class:`Core` is what the rollout loop and population scoring are written against. Every backend
 implements it: :class:`RegisterCore` once for every bus (the board's MMIO, the RTL simulation's
-AXI4-Lite master, the in-memory :class:`~evoconn.host.bus.FakeBus`), and
+AXI4-Lite master, the in-memory core model :class:`~evoconn.host.core_model.CoreModel`), and
 :class:`~evoconn.host.jax_core.JaxCore` directly on the JAX integer model (the reference).
 
 :class:`RegisterCore` follows :meth:`evoconn.spec.Spec.register_map` and nothing else: it checks
@@ -21,13 +21,12 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from evoconn.spec import (
-    CORE_ID,
-    CORE_VERSION,
     STATE_FIELDS,
     Control,
-    RegisterMap,
+    IdentityMismatch,
     Spec,
     Status,
+    identify,
     mask_rows,
     pack_rows,
     unpack_rows,
@@ -77,8 +76,9 @@ class CoreFault(CoreError):
 
 
 class BusError(CoreError):
-    """The bus answered SLVERR: a read of an unmapped address, or a write to one that is unmapped
-    or read-only. ``addr`` is the byte address, ``op`` 'read' or 'write'."""
+    """The bus answered SLVERR: a read of an unaligned or unmapped address, or a write to one that
+    is unmapped or read-only (the rules: :func:`evoconn.spec.access`). ``addr`` is the byte
+    address, ``op`` 'read' or 'write'."""
 
     def __init__(self, message: str, addr: int, op: str):
         super().__init__(message)
@@ -250,10 +250,6 @@ class CoreStats:
 # RegisterCore
 # =====================================================================================
 
-_SIZE_REGS = {"N_NEURONS": "n_neurons", "N_EXC": "n_exc", "OBS_DIM": "obs_dim", "ACT_DIM": "act_dim",
-              "SUBSTEPS": "substeps"}
-
-
 class RegisterCore:
     """:class:`Core` in terms of a :class:`Bus` and the spec's register map.
 
@@ -283,39 +279,12 @@ class RegisterCore:
         self.timeout = float(timeout)
         self.read_cycles = read_cycles
         self.stats = CoreStats()
-        boot = RegisterMap(Spec(n_neurons=8, obs_dim=1, act_dim=1))  # fixed low registers only
-        reg = {name: boot.registers[name].offset for name in boot.registers}
-        ident = bus.read(reg["ID"])
-        if ident != CORE_ID:
-            raise IdentityError(
-                f"no evoconn core here: ID reads 0x{ident:08x}, expected 0x{CORE_ID:08x} ('EVOC'); "
-                "is the overlay loaded and the base address right?")
-        version = bus.read(reg["VERSION"])
-        if version >> 16 != CORE_VERSION >> 16:
-            raise IdentityError(
-                f"core VERSION {version >> 16}.{version & 0xFFFF} has another register map than this "
-                f"host ({CORE_VERSION >> 16}.{CORE_VERSION & 0xFFFF}); rebuild the bitstream or update "
-                "evoconn")
-        core_hash = bus.read(reg["SPEC_HASH"])
-        sizes = {field: bus.read(reg[r]) for r, field in _SIZE_REGS.items()}
-        self.lanes = bus.read(reg["LANES"])
-        if spec is None:
-            try:
-                spec = Spec(**sizes)
-            except ValueError as e:
-                raise IdentityError(f"the core reports sizes {sizes} that make no valid spec: {e}") from None
-            if spec.hash32 != core_hash:
-                raise IdentityError(
-                    f"core SPEC_HASH 0x{core_hash:08x} is not the default arithmetic for its sizes "
-                    f"{sizes} (that would be 0x{spec.hash32:08x}); pass the artifact's spec")
-        elif spec.hash32 != core_hash:
-            mine = {f: getattr(spec, f) for f in _SIZE_REGS.values()}
-            diff = [f"{f}: core {sizes[f]} vs expected {mine[f]}" for f in mine if sizes[f] != mine[f]]
-            what = ("sizes differ: " + ", ".join(diff)) if diff else (
-                "the sizes agree, so the arithmetic differs (widths, leaks, shifts or arithmetic version)")
-            raise IdentityError(
-                f"spec mismatch: the core's SPEC_HASH is 0x{core_hash:08x}, the expected spec's is "
-                f"0x{spec.hash32:08x} ({spec.hash[:16]}); {what}")
+        # ID, VERSION, SPEC_HASH, the sizes and LANES, at the offsets every spec shares
+        try:
+            found = identify(bus.read, spec)
+        except IdentityMismatch as e:
+            raise IdentityError(str(e)) from None
+        spec, self.lanes = found.spec, found.lanes
         self.spec = spec
         self.rmap = spec.register_map(self.lanes)
         r = self.rmap.registers

@@ -18,7 +18,20 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Timer
 from evoconn.host.core import BusError
 
-from evoconn.spec import CORE_ID, CORE_VERSION, STATE_FIELDS, Control, CycleModel, RegisterMap, Spec, Status, pack_rows
+from evoconn.spec import (
+    CORE_ID,
+    CORE_VERSION,
+    REGISTER_OFFSETS,
+    STATE_FIELDS,
+    Control,
+    CycleModel,
+    IdentityMismatch,
+    RegisterMap,
+    Spec,
+    Status,
+    identify_async,
+    pack_rows,
+)
 from evoconn.spec import mask_rows as spec_mask_rows
 
 from .bus import AxilBus
@@ -143,26 +156,19 @@ class EvoconnTB:
 
     # --- identity ----------------------------------------------------------------------------------
     async def identify(self, expect: Spec, expect_lanes: int) -> RegisterMap:
-        """Read ID, VERSION, SPEC_HASH and the sizes; check them against the spec the cases assume."""
-        self.rmap = RegisterMap(Spec(n_neurons=8, obs_dim=1, act_dim=1))  # registers sit at fixed offsets
-        ident = await self.reg("ID")
-        assert ident == CORE_ID, f"ID reads 0x{ident:08x}, expected 0x{CORE_ID:08x}: not an evoconn core"
-        version = await self.reg("VERSION")
-        assert version == CORE_VERSION, f"VERSION reads 0x{version:08x}, expected 0x{CORE_VERSION:08x}"
-        sizes = {name: await self.reg(name) for name in
-                 ("N_NEURONS", "N_EXC", "OBS_DIM", "ACT_DIM", "SUBSTEPS", "LANES", "ROW_WORDS")}
-        widths = {k: v for k, v in expect.to_dict().items()
-                  if k not in ("n_neurons", "n_exc", "obs_dim", "act_dim", "substeps")}
-        spec = Spec.from_dict(widths | {"n_neurons": sizes["N_NEURONS"], "n_exc": sizes["N_EXC"],
-                                        "obs_dim": sizes["OBS_DIM"], "act_dim": sizes["ACT_DIM"],
-                                        "substeps": sizes["SUBSTEPS"]})
-        assert sizes["ROW_WORDS"] == spec.row_words, f"ROW_WORDS {sizes['ROW_WORDS']} != {spec.row_words}"
-        h = await self.reg("SPEC_HASH")
-        assert h == spec.hash32, (f"SPEC_HASH 0x{h:08x} != 0x{spec.hash32:08x}, the hash of the spec read from the "
-                                  f"size registers with the case file's widths")
-        assert spec == expect, f"the core runs {spec.diff(expect)} (core, cases): regenerate the cases"
-        assert sizes["LANES"] == expect_lanes, f"LANES {sizes['LANES']} != {expect_lanes}"
-        self.spec, self.lanes = spec, sizes["LANES"]
+        """The host's identity check (:func:`evoconn.spec.identity_check`: ID, VERSION, SPEC_HASH and
+        the sizes against the spec the cases assume), driven over the AXI4-Lite bus; then what the
+        testbench asks beyond a host: the exact VERSION, ROW_WORDS and the lanes the cases assume."""
+        try:
+            found = await identify_async(self.bus.read, expect)
+        except IdentityMismatch as e:
+            raise AssertionError(str(e)) from None
+        spec = found.spec
+        assert found.version == CORE_VERSION, f"VERSION reads 0x{found.version:08x}, expected 0x{CORE_VERSION:08x}"
+        row_words = await self.bus.read(REGISTER_OFFSETS["ROW_WORDS"])
+        assert row_words == spec.row_words, f"ROW_WORDS {row_words} != {spec.row_words}"
+        assert found.lanes == expect_lanes, f"LANES {found.lanes} != {expect_lanes}"
+        self.spec, self.lanes = spec, found.lanes
         self.rmap = RegisterMap(spec, self.lanes)
         self.cycle_model = CycleModel(spec, self.lanes)
         return self.rmap

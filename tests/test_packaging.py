@@ -32,7 +32,7 @@ def test_wheel_installs_everything_under_evoconn(tmp_path):
     assert {t for t in tops if not t.endswith(".dist-info")} == {"evoconn"}
     for sub in ("host", "hw", "sim", "training"):
         assert f"evoconn/{sub}/__init__.py" in names, sub
-    assert "evoconn/spec.py" in names
+    assert "evoconn/spec/__init__.py" in names
     for task in ("hopper", "walker2d", "humanoid"):  # the paper presets travel with the wheel
         assert f"evoconn/training/configs/paper-{task}.json" in names, task
     entry = next(n for n in names if n.endswith("entry_points.txt"))

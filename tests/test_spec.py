@@ -173,3 +173,142 @@ def test_cycle_model():
         cm.env_step_cycles(0, [0])
     with pytest.raises(SpecError, match="lanes=3"):
         CycleModel(Spec(), lanes=3)
+
+
+SPECS = (Spec(), Spec(n_neurons=8, obs_dim=1, act_dim=1), Spec(n_neurons=1000, obs_dim=244, act_dim=17))
+
+
+def test_fixed_registers_need_no_spec():
+    """The register layout is the same for every spec; only the reset values come from it."""
+    assert S.REGISTER_OFFSETS["ID"] == 0x00 and S.REGISTER_OFFSETS["SPEC_HASH"] == 0x08
+    for spec in SPECS:
+        for lanes in (1, 8):
+            regs = spec.register_map(lanes).registers
+            assert list(regs) == [name for name, *_ in S.REGISTER_LAYOUT]
+            for name, offset, width, acc, doc in S.REGISTER_LAYOUT:
+                r = regs[name]
+                assert (r.offset, r.width, r.access, r.doc) == (offset, width, acc, doc), name
+                assert S.REGISTER_OFFSETS[name] == offset
+
+
+def _access_by_hand(m, addr, op, n):
+    """The access rules, restated from the map's tables alone (no decode)."""
+    def one(a):
+        if a % 4:
+            return None
+        for r in m.registers.values():
+            if r.offset == a:
+                return r, 0
+        for w in m.windows.values():
+            if w.offset <= a < w.offset + w.size:
+                return w, (a - w.offset) // 4
+        return None
+
+    hit = one(addr)
+    if hit is None:
+        return f"SLVERR: {op} at unmapped address 0x{addr:x}", addr
+    target, idx = hit
+    if n > 1 and not (isinstance(target, S.Window) and idx + n <= target.depth):
+        end = addr + 4 * (n - 1)
+        if one(end) is None:
+            return f"SLVERR: {op} at unmapped address 0x{end:x}", end
+        return f"SLVERR: block {op} of {n} words at 0x{addr:x} crosses the end of {target.name}", addr
+    if op == "write" and target.access == S.Access.RO:
+        return f"SLVERR: write to read-only {target.name} at 0x{addr:x}", addr
+    return target, idx
+
+
+@pytest.mark.parametrize("spec", SPECS[:2], ids=["default", "tiny"])
+def test_access_follows_the_rules_at_every_address(spec):
+    m = spec.register_map(lanes=8)
+    checked = {"ok": 0, "slverr": 0}
+    for addr in range(m.size + 8):
+        for op in ("read", "write"):
+            for n in (1, 2, 3):
+                want = _access_by_hand(m, addr, op, n)
+                if isinstance(want[0], str):
+                    with pytest.raises(S.AccessError) as e:
+                        S.access(m, addr, op, n)
+                    assert (str(e.value), e.value.addr, e.value.op) == (want[0], want[1], op)
+                    checked["slverr"] += 1
+                else:
+                    assert S.access(m, addr, op, n) == want
+                    checked["ok"] += 1
+    assert checked["ok"] > 0 and checked["slverr"] > 0
+    # the cases that matter by name
+    out = m["OUT"]
+    assert S.access(m, out.offset, "read", spec.act_dim) == (out, 0)
+    with pytest.raises(S.AccessError, match="read-only OUT"):
+        S.access(m, out.offset, "write")
+    with pytest.raises(S.AccessError, match="read-only ID"):
+        S.access(m, 0, "write")
+    assert S.access(m, m["CONTROL"].offset, "write") == (m["CONTROL"], 0)
+    past = m["OBS"].offset + 4 * spec.obs_dim
+    with pytest.raises(S.AccessError, match=f"crosses the end of OBS|unmapped address 0x{past:x}"):
+        S.access(m, m["OBS"].offset, "write", spec.obs_dim + 1)
+
+
+class _Regs:
+    """A register file that answers the identity reads and logs them."""
+
+    def __init__(self, spec, lanes=16, **override):
+        self.values = spec.register_map(lanes).constants() | override
+        self.log = []
+
+    def read(self, addr):
+        name = next(n for n, off in S.REGISTER_OFFSETS.items() if off == addr)
+        self.log.append(name)
+        return self.values[name]
+
+
+IDENTITY_READS = ["ID", "VERSION", "SPEC_HASH", "N_NEURONS", "N_EXC", "OBS_DIM", "ACT_DIM", "SUBSTEPS", "LANES"]
+
+
+def test_identity_check_reads_in_order_and_stops_at_the_first_bad_value():
+    spec = Spec(n_neurons=64)
+    regs = _Regs(spec, lanes=8)
+    found = S.identify(regs.read, spec)
+    assert regs.log == IDENTITY_READS
+    assert found == S.Identity(spec=spec, lanes=8, core_id=S.CORE_ID, version=S.CORE_VERSION,
+                               spec_hash=spec.hash32)
+    # without an expected spec: the core's sizes with the default arithmetic
+    assert S.identify(_Regs(spec, lanes=8).read, None).spec == spec
+    # a minor VERSION bump is the same register map
+    assert S.identify(_Regs(spec, VERSION=S.CORE_VERSION | 7).read, spec).version == S.CORE_VERSION | 7
+
+    regs = _Regs(spec, ID=0xDEADBEEF)
+    with pytest.raises(S.IdentityMismatch, match="no evoconn core here: ID reads 0xdeadbeef"):
+        S.identify(regs.read, spec)
+    assert regs.log == ["ID"]
+    regs = _Regs(spec, VERSION=2 << 16)
+    with pytest.raises(S.IdentityMismatch, match=r"core VERSION 2\.0 has another register map than this host \(1\.0\)"):
+        S.identify(regs.read, spec)
+    assert regs.log == ["ID", "VERSION"]
+
+
+def test_identity_check_names_what_differs():
+    spec = Spec(n_neurons=64)
+    with pytest.raises(S.IdentityMismatch, match="sizes differ: n_neurons: core 64 vs expected 256, n_exc: core 32"):
+        S.identify(_Regs(spec).read, Spec())
+    wider = dataclasses.replace(spec, state_width=20)
+    with pytest.raises(S.IdentityMismatch, match="the sizes agree, so the arithmetic differs"):
+        S.identify(_Regs(spec).read, wider)
+    with pytest.raises(S.IdentityMismatch, match="not the default arithmetic for its sizes"):
+        S.identify(_Regs(wider).read, None)
+    with pytest.raises(S.IdentityMismatch, match="that make no valid spec: n_neurons must be at least 8"):
+        S.identify(_Regs(spec, N_NEURONS=4).read, None)
+
+
+def test_identity_check_drives_the_same_over_an_awaitable_bus():
+    import asyncio
+
+    spec = Spec(n_neurons=64)
+    regs = _Regs(spec, lanes=4)
+
+    async def read(addr):
+        await asyncio.sleep(0)
+        return regs.read(addr)
+
+    found = asyncio.run(S.identify_async(read, spec))
+    assert found == S.identify(_Regs(spec, lanes=4).read, spec)
+    assert regs.log == IDENTITY_READS

@@ -1,0 +1,78 @@
+"""The cycle model: clock cycles of one env step, the RTL's timing contract."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from evoconn.spec.sizes import DEFAULT_LANES, Spec, SpecError
+
+
+@dataclasses.dataclass(frozen=True)
+class CycleModel:
+    """Clock cycles of one env step of the core, from the sizes and the spike counts.
+
+    The core is event-driven: in each sub-step it reads one recurrent mask row (all N bits at
+    once) per neuron that spiked in the previous sub-step, then updates the N neurons ``lanes``
+    at a time. Phases, from START to DONE:
+
+    - input:    ``2d`` row reads, each adding ``+-xq`` to all N input accumulators, then one cycle
+                per ``lanes`` neurons to saturate and store I_in;
+    - sub-step: ``spikes(previous sub-step)`` row reads + ``N / lanes`` update cycles
+                + ``substep_overhead``;
+    - output:   ``a * N / lanes`` cycles of multiply-free accumulation + ``output_overhead``;
+    - plus ``start_overhead``.
+
+    The constants are the RTL's contract: the core (:mod:`evoconn.hw.core`) is built to take
+    exactly this many cycles, counted by its CYCLES register as the cycles with STATUS.BUSY set
+    after the START write is accepted. The input's ``+1`` is one cycle of block-RAM read latency
+    at the end of the phase (the last row read's data); the output's ``+3`` that cycle and two
+    more for the registered stages of its adder tree; the sub-step's
+    ``+4`` is the depth of the LIF update pipeline (one cycle of read latency, then four registered
+    stages of which the first overlaps it: the last row's rate is written 4 cycles after its read
+    was issued). START itself costs nothing, and a sub-step with no arriving spikes skips the
+    row-read phase entirely.
+    """
+
+    spec: Spec
+    lanes: int = DEFAULT_LANES
+    start_overhead: int = 0
+    input_overhead: int = 1
+    substep_overhead: int = 4
+    output_overhead: int = 3
+
+    def __post_init__(self) -> None:
+        n = self.spec.n_neurons
+        if self.lanes < 1 or n % self.lanes:
+            raise SpecError(f"lanes={self.lanes} must be at least 1 and divide n_neurons={n}")
+
+    def input_cycles(self) -> int:
+        return self.spec.n_inputs + self.spec.n_neurons // self.lanes + self.input_overhead
+
+    def substep_cycles(self, prev_spikes: int) -> int:
+        return prev_spikes + self.spec.n_neurons // self.lanes + self.substep_overhead
+
+    def output_cycles(self) -> int:
+        return self.spec.act_dim * self.spec.n_neurons // self.lanes + self.output_overhead
+
+    def env_step_cycles(self, prev_spikes: int, spikes_per_substep: Sequence[int]) -> int:
+        """Cycles for one env step.
+
+        ``prev_spikes`` is the number of neurons spiking when START arrives (the last sub-step of
+        the previous env step, 0 after a reset); ``spikes_per_substep`` the K counts this step.
+        """
+        k = self.spec.substeps
+        if len(spikes_per_substep) != k:
+            raise ValueError(f"need {k} spike counts, got {len(spikes_per_substep)}")
+        arriving = [prev_spikes, *spikes_per_substep[:-1]]
+        return (
+            self.start_overhead
+            + self.input_cycles()
+            + sum(self.substep_cycles(s) for s in arriving)
+            + self.output_cycles()
+        )
+
+    def typical_env_step_cycles(self, firing_fraction: float = 0.02) -> float:
+        """Cycles for an env step with a steady ``firing_fraction`` of neurons per sub-step."""
+        s = firing_fraction * self.spec.n_neurons
+        return self.env_step_cycles(round(s), [round(s)] * self.spec.substeps)

@@ -1,0 +1,271 @@
+"""The core's behaviour model: the board's core as an in-memory register file.
+
+:class:`CoreModel` is the contract the RTL is held to, in Python: every register, window, STATUS bit
+and SLVERR of :class:`~evoconn.spec.RegisterMap`, with the arithmetic of
+:func:`evoconn.spec.numpy_env_step` and the timing of :class:`~evoconn.spec.CycleModel`. It is a
+:class:`~evoconn.host.core.Bus`, so :class:`~evoconn.host.core.RegisterCore` drives it as it drives
+the board (the CLI's ``--backend fake``). ``evoconn.host.bus.FakeBus`` is the same class.
+
+Imports numpy and the standard library only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from evoconn.host.core import BusError, sign_extend
+
+from evoconn.spec import (
+    STATE_FIELDS,
+    AccessError,
+    Control,
+    CycleModel,
+    Register,
+    Spec,
+    Status,
+    Window,
+    access,
+    numpy_env_step,
+    pack_rows,
+    unpack_rows,
+)
+
+__all__ = ["CoreModel", "default_lanes"]
+
+
+def default_lanes(spec: Spec, want: int = 16) -> int:
+    """The largest power of two up to ``want`` that divides N (16 for every N the paper uses)."""
+    lanes = 1
+    while lanes * 2 <= want and spec.n_neurons % (lanes * 2) == 0:
+        lanes *= 2
+    return lanes
+
+
+class CoreModel:
+    """The core's behaviour model: an in-memory register file that behaves like the board's core,
+    per the spec's map and protocol (``FakeBus`` is its first name).
+
+    Semantics (the contract the RTL is held to):
+
+    - ID, VERSION, SPEC_HASH, the size registers and LANES read their constants; CONTROL reads 0.
+    - Mask windows store N bits per row; bits above N in a row's last word read back as 0.
+      Writing any mask word sets STATUS.LOADED (until a hardware reset, i.e. a new CoreModel).
+    - OBS stores ``obs_width`` bits per word and reads back sign-extended to 32 bits.
+    - STATE: neuron j's words 4j..4j+3 are v, isyn, rate, i_in, read sign-extended. Only v is
+      writable (truncated to ``state_width``); writes to the other three words are accepted and
+      ignored, so the host may write the whole window in one burst.
+    - CONTROL: CLEAR_ERROR clears ERROR, ERR_BUSY and ERR_NOT_LOADED first; then RESET_STATE zeroes
+      v, isyn, rate, i_in and spikes (masks and OBS are kept); then START runs one env step.
+      START with nothing loaded sets ERROR|ERR_NOT_LOADED and runs nothing.
+    - Busy: after START the core is BUSY for ``busy_polls`` reads of STATUS (0: DONE on the first
+      read; ``None``: forever, a hung core). Any write to a window, and START or RESET_STATE, while
+      busy is dropped and sets ERROR|ERR_BUSY. OUT, STATE, SPIKE, CYCLES and SPIKES keep their
+      previous values until the step finishes. START clears DONE.
+    - CYCLES comes from :class:`~evoconn.spec.CycleModel` with this bus's lanes, SPIKES is the
+      number of spikes fired over the K sub-steps.
+    - SLVERR (:class:`BusError`), by the spec's access rules (:func:`evoconn.spec.access`): for
+      unaligned or unmapped addresses, for a block that runs past the end of its window, and for
+      writes to read-only registers or windows (OUT, SPIKE).
+
+    The arithmetic is :func:`evoconn.spec.numpy_env_step`, bit-exact with the oracle.
+    """
+
+    def __init__(self, spec: Spec, lanes: int | None = None, busy_polls: int | None = 0,
+                 spec_hash: int | None = None, core_id: int | None = None):
+        self.spec = spec
+        self.lanes = default_lanes(spec) if lanes is None else lanes
+        self.cycle_model = CycleModel(spec, lanes=self.lanes)
+        self.rmap = spec.register_map(self.lanes)
+        self.busy_polls = busy_polls
+        self.regs = self.rmap.constants()
+        if spec_hash is not None:  # to stand in for a bitstream built for another spec
+            self.regs["SPEC_HASH"] = spec_hash
+        if core_id is not None:
+            self.regs["ID"] = core_id
+        self.regs.update(STATUS=0, CONTROL=0, CYCLES=0, SPIKES=0)
+        self.mem = {name: np.zeros(w.depth, dtype=np.int64) for name, w in self.rmap.windows.items()}
+        self._n = spec.n_neurons
+        self._row_mask = self._row_bit_mask()
+        self._state = {k: np.zeros((1, self._n), np.int64) for k in ("v", "isyn", "rate", "spike")}
+        self._i_in = np.zeros(self._n, np.int64)
+        self._masks_cache: dict[str, np.ndarray] | None = None
+        self._pending: dict[str, Any] | None = None
+        self._busy_left: int | None = 0
+        self.reads = 0
+        self.writes = 0
+
+    def _row_bit_mask(self) -> np.ndarray:
+        rw, n = self.spec.row_words, self._n
+        m = np.full(rw, 0xFFFFFFFF, dtype=np.int64)
+        if n % 32:
+            m[-1] = (1 << (n % 32)) - 1
+        return m
+
+    # --- decode: the spec's access rules (evoconn.spec.access), SLVERR as BusError ----------
+    def _decode(self, addr: int, op: str, n: int = 1) -> tuple[Register | Window, int]:
+        try:
+            return access(self.rmap, addr, op, n)
+        except AccessError as e:
+            raise BusError(str(e), e.addr, e.op) from None
+
+    # --- status ---------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return bool(self.regs["STATUS"] & Status.BUSY)
+
+    def _flag(self, bits: Status) -> None:
+        self.regs["STATUS"] |= int(Status.ERROR | bits)
+
+    def _tick_status(self) -> None:
+        """A STATUS read: the only clock the fake has."""
+        if not self.busy:
+            return
+        if self._busy_left is None:
+            return
+        if self._busy_left > 0:
+            self._busy_left -= 1
+            return
+        self._finish()
+
+    # --- Bus ------------------------------------------------------------------------------
+    def read(self, addr: int) -> int:
+        self.reads += 1
+        target, idx = self._decode(addr, "read")
+        if isinstance(target, Register):
+            if target.name == "STATUS":
+                value = self.regs["STATUS"]
+                self._tick_status()
+                return value
+            return self.regs.get(target.name, 0) & 0xFFFFFFFF
+        return int(self._read_window(target, idx, 1)[0])
+
+    def read_block(self, addr: int, n: int) -> np.ndarray:
+        self.reads += 1
+        if n == 1:
+            return np.array([self.read(addr)], dtype=np.uint32)
+        target, idx = self._decode(addr, "read", n)
+        return self._read_window(target, idx, n)
+
+    def write(self, addr: int, value: int) -> None:
+        self.writes += 1
+        target, idx = self._decode(addr, "write")  # SLVERR: unmapped, or read-only
+        value = int(value) & 0xFFFFFFFF
+        if isinstance(target, Register):  # CONTROL is the only writable register
+            self._control(value)
+            return
+        self._write_window(target, idx, np.array([value], dtype=np.int64))
+
+    def write_block(self, addr: int, words: np.ndarray) -> None:
+        self.writes += 1
+        words = np.asarray(words)
+        if words.ndim != 1:
+            raise ValueError(f"write_block takes a 1-D array of words, got shape {words.shape}")
+        if words.size == 1:
+            self.write(addr, int(words[0]))
+            return
+        target, idx = self._decode(addr, "write", words.size)  # SLVERR: unmapped, overrun, read-only
+        self._write_window(target, idx, words.astype(np.int64) & 0xFFFFFFFF)
+
+    # --- windows --------------------------------------------------------------------------
+    def _read_window(self, w: Window, idx: int, n: int) -> np.ndarray:
+        if w.name == "STATE":
+            self._sync_state_window()
+        if w.name == "SPIKE":
+            spikes = self._state["spike"][0].astype(bool)
+            self.mem["SPIKE"][:] = pack_rows(spikes[None, :])[0]
+        vals = self.mem[w.name][idx:idx + n]
+        return (vals & 0xFFFFFFFF).astype(np.uint32)
+
+    def _write_window(self, w: Window, idx: int, words: np.ndarray) -> None:
+        if self.busy:
+            self._flag(Status.ERR_BUSY)
+            return
+        n = words.size
+        if w.name.startswith("MASK_"):
+            rw = self.spec.row_words
+            cols = (np.arange(idx, idx + n) % rw)
+            self.mem[w.name][idx:idx + n] = words & self._row_mask[cols]
+            self.regs["STATUS"] |= int(Status.LOADED)
+            self._masks_cache = None
+        elif w.name == "OBS":
+            self.mem["OBS"][idx:idx + n] = sign_extend(words, self.spec.obs_width) & 0xFFFFFFFF
+        elif w.name == "STATE":
+            stride = len(STATE_FIELDS)
+            pos = np.arange(idx, idx + n)
+            is_v = pos % stride == STATE_FIELDS.index("v")
+            if is_v.any():
+                v = sign_extend(words[is_v], self.spec.state_width)
+                self._state["v"][0, pos[is_v] // stride] = v
+        else:  # pragma: no cover - RO windows are refused before
+            raise AssertionError(w.name)
+
+    def _sync_state_window(self) -> None:
+        s = self._state
+        block = np.stack([s["v"][0], s["isyn"][0], s["rate"][0], self._i_in], axis=1)
+        self.mem["STATE"][:] = block.ravel() & 0xFFFFFFFF
+
+    # --- control --------------------------------------------------------------------------
+    def _control(self, value: int) -> None:
+        c = Control(value & int(Control.START | Control.RESET_STATE | Control.CLEAR_ERROR))
+        if c & Control.CLEAR_ERROR:
+            self.regs["STATUS"] &= ~int(Status.ERROR | Status.ERR_BUSY | Status.ERR_NOT_LOADED)
+        if c & (Control.START | Control.RESET_STATE) and self.busy:
+            self._flag(Status.ERR_BUSY)
+            return
+        if c & Control.RESET_STATE:
+            for k in self._state:
+                self._state[k][:] = 0
+            self._i_in[:] = 0
+        if c & Control.START:
+            if not self.regs["STATUS"] & Status.LOADED:
+                self._flag(Status.ERR_NOT_LOADED)
+                return
+            self._start()
+
+    def masks(self) -> dict[str, np.ndarray]:
+        """The masks the windows hold, in the paper's orientation, (1, ...) batch of one."""
+        if self._masks_cache is None:
+            s, n = self.spec, self._n
+            rw = s.row_words
+
+            def rows(name: str, r: int) -> np.ndarray:
+                words = (self.mem[name] & 0xFFFFFFFF).astype(np.uint32).reshape(r, rw)
+                return unpack_rows(words, n)
+
+            self._masks_cache = {
+                "mask_in": rows("MASK_IN", s.n_inputs)[None],
+                "mask_h": rows("MASK_H", n)[None],
+                "mask_out": rows("MASK_OUT", s.act_dim).T[None],
+            }
+        return self._masks_cache
+
+    def _start(self) -> None:
+        s = self.spec
+        xq = sign_extend(self.mem["OBS"], s.obs_width)[None, :]
+        masks = self.masks()
+        prev_spikes = int(self._state["spike"].sum())
+        new, out, fired = numpy_env_step(s, masks, self._state, xq)
+        m_in = masks["mask_in"][0].astype(np.int64)
+        i_in = np.clip(xq[0] @ (m_in[: s.obs_dim] - m_in[s.obs_dim:]), *s.state_limits())
+        fired = [int(f) for f in fired[0]]
+        self._pending = {
+            "state": {k: np.asarray(v, np.int64) for k, v in new.items()},
+            "out": out[0],
+            "i_in": i_in,
+            "cycles": self.cycle_model.env_step_cycles(prev_spikes, fired),
+            "spikes": sum(fired),
+        }
+        self.regs["STATUS"] = (self.regs["STATUS"] | int(Status.BUSY)) & ~int(Status.DONE)
+        self._busy_left = self.busy_polls
+
+    def _finish(self) -> None:
+        p = self._pending
+        assert p is not None
+        self._state = p["state"]
+        self._i_in = p["i_in"]
+        self.mem["OUT"][:] = p["out"] & 0xFFFFFFFF
+        self.regs["CYCLES"] = p["cycles"]
+        self.regs["SPIKES"] = p["spikes"]
+        self._pending = None
+        self.regs["STATUS"] = (self.regs["STATUS"] & ~int(Status.BUSY)) | int(Status.DONE)
