@@ -22,7 +22,9 @@ from evoconn.artifact import ArtifactError, load_artifact
 
 def register(sub, name: str) -> None:
     p = sub.add_parser(name, help="a board farm on Dask distributed: workers, scoring, training",
-                       description=__doc__.splitlines()[0])
+                       description="A board farm on Dask distributed: every board a worker (farm worker), "
+                                   "population scoring (farm score) and EC training (farm train) spread over "
+                                   "the boards. The scheduler is Dask's own: dask scheduler --host ADDR.")
     fsub = p.add_subparsers(dest="farm_command", metavar="SUBCOMMAND", required=True)
 
     w = fsub.add_parser("worker", help="serve this board (or a fake/rtl core) to a farm's scheduler")
@@ -95,14 +97,17 @@ def run_worker(args: argparse.Namespace) -> int:
         farm.serve_worker(args.scheduler, args.backend, name=args.name, host=args.host,
                           death_timeout=args.death_timeout, started=started, lanes=args.lanes,
                           overlay=args.overlay, ip=args.ip, timeout=args.timeout, verify=args.verify)
-    except (CoreError, ValueError, MissingDependency, OSError, TimeoutError) as e:
-        raise _cli_error(str(e) or type(e).__name__) from None
+    except (CoreError, ValueError, MissingDependency) as e:
+        raise _cli_error(str(e)) from None
+    except (OSError, TimeoutError) as e:
+        raise _cli_error(f"cannot join the scheduler at {args.scheduler}: {e or type(e).__name__}") from None
     return 0
 
 
 def _progress(quiet: bool):
     def show(ev: dict[str, Any]) -> None:
-        if quiet:
+        step = max(1, ev["total"] // 10)  # about ten lines a round, and the last
+        if quiet or (ev["done"] % step and ev["done"] != ev["total"]):
             return
         per = " ".join(f"{k}:{v}" for k, v in sorted(ev["boards"].items()))
         what = "first episodes" if ev["phase"] == 1 else "reruns to the horizon"
@@ -146,7 +151,8 @@ def run_score(args: argparse.Namespace) -> int:
     except (CoreError, ValueError, MissingDependency, OSError, TimeoutError) as e:
         raise _cli_error(str(e) or type(e).__name__) from None
     if args.json:
-        boards = {k: {"tasks": b.tasks, "env_steps": b.env_steps, "busy_s": b.busy_s, "steps_per_s": b.steps_per_s}
+        boards = {k: {"backend": b.backend, "tasks": b.tasks, "env_steps": b.env_steps, "busy_s": b.busy_s,
+                      "steps_per_s": b.steps_per_s}
                   for k, b in res.boards.items()}
         print(json.dumps({"env": env_name, "spec_hash": spec.hash, "fitness": res.fitness.tolist(),
                           "episodes": res.episodes.tolist(), "horizon": res.horizon, "reruns": res.reruns,

@@ -176,6 +176,7 @@ class MemberScore:
     result: EpisodeResult
     timer: RolloutTimer
     worker: str  #: the board's name (its worker's name)
+    backend: str  #: the board's backend: pynq, fake or rtl
     wall_s: float  #: seconds the task ran on the board
 
 
@@ -325,7 +326,7 @@ def score_member(ctx: Context, item: WorkItem, horizon: int) -> MemberScore:
                         "`evoconn farm worker`")
     t0 = time.perf_counter()
     res, timer = plugin.board.runner(ctx.spec).call(run_member, ctx, item, horizon)
-    return MemberScore(item.index, res, timer, str(worker.name), time.perf_counter() - t0)
+    return MemberScore(item.index, res, timer, str(worker.name), plugin.board.backend, time.perf_counter() - t0)
 
 
 async def _serve(scheduler: str, board: Board, name: str | None, host: str | None, resources: float,
@@ -378,6 +379,7 @@ def serve_worker(scheduler: str, backend: str = "pynq", *, name: str | None = No
 class BoardStats:
     """One board's share of a scoring call."""
 
+    backend: str = ""  #: pynq, fake or rtl
     tasks: int = 0  #: member tasks it finished (reruns included)
     env_steps: int = 0
     busy_s: float = 0.0  #: seconds its tasks ran
@@ -574,7 +576,7 @@ def score_population(farm: Farm, env: Any, members: Any, normalizer: Normalizer 
                 results[score.index] = score
                 if phase == 1:
                     horizon = max(horizon, score.result.lengths[0])
-                st = stats.setdefault(score.worker, BoardStats())
+                st = stats.setdefault(score.worker, BoardStats(score.backend))
                 st.tasks += 1
                 st.env_steps += score.result.steps
                 st.busy_s += score.wall_s
@@ -616,14 +618,15 @@ def format_board_report(result: FarmResult) -> str:
     wall = result.wall_s or 1.0
     lines = [f"per-board throughput ({len(result.boards)} boards, {result.wall_s:.2f} s wall, "
              f"{len(result.fitness)} members, {result.reruns} reruns)",
-             f"  {'board':24s} {'tasks':>6s} {'env steps':>10s} {'busy s':>8s} {'steps/s':>9s} {'busy %':>7s}"]
+             f"  {'board':24s} {'core':>5s} {'tasks':>6s} {'env steps':>10s} {'busy s':>8s} {'steps/s':>9s} "
+             f"{'busy %':>7s}"]
     for name in sorted(result.boards):
         b = result.boards[name]
         sps = "n/a" if b.steps_per_s is None else f"{b.steps_per_s:9.1f}"
-        lines.append(f"  {name:24s} {b.tasks:6d} {b.env_steps:10d} {b.busy_s:8.2f} {sps:>9s} "
+        lines.append(f"  {name:24s} {b.backend:>5s} {b.tasks:6d} {b.env_steps:10d} {b.busy_s:8.2f} {sps:>9s} "
                      f"{100 * b.busy_s / wall:6.1f}%")
     total = sum(b.env_steps for b in result.boards.values())
-    lines.append(f"  {'all':24s} {sum(b.tasks for b in result.boards.values()):6d} {total:10d} "
+    lines.append(f"  {'all':24s} {'':5s} {sum(b.tasks for b in result.boards.values()):6d} {total:10d} "
                  f"{'':8s} {total / wall:9.1f}  (env steps per wall second)")
     return "\n".join(lines)
 

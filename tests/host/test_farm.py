@@ -103,6 +103,7 @@ def test_farm_equals_local_bit_for_bit(two_boards):
     assert local.reruns > 0 and res.reruns > 0  # the second round (reruns to the horizon) ran
     assert isinstance(res, rollout.PopulationResult)
     assert set(res.scored_by) == {"board0", "board1"}  # both boards scored members
+    assert {b.backend for b in res.boards.values()} == {"fake"}
     assert sum(b.tasks for b in res.boards.values()) == 10 + res.reruns
     assert sum(b.env_steps for b in res.boards.values()) == res.timer.env_steps > 0
     assert [e["done"] for e in events if e["phase"] == 1] == list(range(1, 11))
@@ -249,3 +250,4 @@ def test_rtl_boards_equal_local():
         res = f.score_population("CartPole-v1", rho, seed=2, n=4, max_steps=15)
     assert_same(res, local)
     assert set(res.scored_by) <= {"board0", "board1"}
+    assert {b.backend for b in res.boards.values()} == {"rtl"}  # scored by the Verilog, not the model
