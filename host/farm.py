@@ -552,6 +552,7 @@ def score_population(farm: Farm, env: Any, members: Any, normalizer: Normalizer 
     [ctx_future] = client.scatter([ctx], broadcast=True, hash=False)
     results: dict[int, MemberScore] = {}
     stats: dict[str, BoardStats] = {}
+    submitted: list[Any] = []
     horizon = 0
     reruns = 0
     try:
@@ -565,13 +566,19 @@ def score_population(farm: Farm, env: Any, members: Any, normalizer: Normalizer 
             def submit() -> None:
                 i = queue.pop(0)
                 h = fixed if fixed is not None else horizon
-                ac.add(client.submit(score_member, ctx_future, items[i], h, key=f"evoconn-member-{token}-{phase}-{i}",
-                                     resources={farm.resource: 1}, retries=farm.retries, pure=False))
+                fut = client.submit(score_member, ctx_future, items[i], h, key=f"evoconn-member-{token}-{phase}-{i}",
+                                    resources={farm.resource: 1}, retries=farm.retries, pure=False)
+                submitted.append(fut)
+                ac.add(fut)
 
             for _ in range(min(window, len(queue))):
                 submit()
             for done, fut in enumerate(ac, 1):
-                score: MemberScore = fut.result()
+                try:
+                    score: MemberScore = fut.result()
+                except distributed.KilledWorker as e:
+                    raise FarmError(f"{fut.key}: every board that took it died ({e}); is a board crashing on "
+                                    "it?") from None
                 fut.release()
                 results[score.index] = score
                 if phase == 1:
@@ -595,9 +602,9 @@ def score_population(farm: Farm, env: Any, members: Any, normalizer: Normalizer 
         reruns = len(short)
         if short:
             run_phase(2, short, horizon)
-    finally:
+    finally:  # nothing of this call stays on the farm, also when a member failed
         with contextlib.suppress(Exception):  # the scheduler may be gone already
-            client.cancel([ctx_future])
+            client.cancel([f for f in submitted if not f.done()] + [ctx_future])
     fitness, n_eps = np.zeros(count), np.zeros(count, dtype=np.int64)
     for i in range(count):
         res = results[i].result

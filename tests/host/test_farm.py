@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ pytest.importorskip("distributed")
 import distributed
 from evoconn.host import farm, rollout
 from evoconn.host.bus import FakeBus
-from evoconn.host.core import RegisterCore
+from evoconn.host.core import IdentityError, RegisterCore
 
 from evoconn.cli import main
 from evoconn.spec import Spec
@@ -171,6 +172,36 @@ def test_no_board_is_one_clear_error():
         f.score_population("CartPole-v1", [rollout.deterministic_masks(rho_for(CARTPOLE, 0))])
     with pytest.raises(ValueError, match="needs the network's spec"):
         farm.score_population(object.__new__(farm.Farm), "CartPole-v1", [{}])
+
+
+def test_a_member_that_fails_everywhere_is_raised_here(two_boards):
+    client, _, _ = two_boards
+    members = [rollout.deterministic_masks(rho_for(CARTPOLE, 0))] * 6
+    with farm.Farm(client, spec=CARTPOLE, retries=1) as f, \
+            pytest.raises(ValueError, match="cannot make Gymnasium env 'NoSuchEnv-v9'"):
+        f.score_population("NoSuchEnv-v9", members, max_steps=10)
+    # the failed call left nothing running, and the farm still scores
+    deadline = time.monotonic() + 30
+    while any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(client.processing().values())
+    local = rollout.score_population(local_core(CARTPOLE), rollout.make_env("CartPole-v1", CARTPOLE), members,
+                                     max_steps=10)
+    assert_same(farm.Farm(client, spec=CARTPOLE).score_population("CartPole-v1", members, max_steps=10), local)
+
+
+def test_a_board_refuses_another_networks_spec():
+    board = farm.Board("pynq", overlay="evoconn.bit")  # the overlay's core, here the core model
+    other = Spec(n_neurons=32, obs_dim=4, act_dim=1, substeps=4)
+    board._core = RegisterCore(FakeBus(other), other)
+    with pytest.raises(IdentityError, match=r"this board's core has spec hash 0x[0-9a-f]{8} \(N=32.*asks for "
+                                            r"0x[0-9a-f]{8} \(N=16.*flash the bitstream"):
+        board.runner(CARTPOLE)
+    assert board.runner(other).core is board._core
+    with pytest.raises(ValueError, match="needs the overlay"):
+        farm.Board("pynq")
+    with pytest.raises(ValueError, match="unknown board backend 'jax'"):
+        farm.Board("jax")
 
 
 def test_cli_score_equals_rollout_population(two_boards, capsys):
