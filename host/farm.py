@@ -13,8 +13,11 @@ gives the same :class:`~evoconn.host.rollout.PopulationResult` (fitness, episode
 observations), bit for bit, on one local core or on any number of boards. One generation:
 
 - the generation's context (spec, environment factory, observation normalizer, episode cap, and ρ
-  when members are sent as seeds) is scattered to every worker once (``Client.scatter(...,
-  broadcast=True)``);
+  when members are sent as seeds) goes to the farm once, as one task (:func:`generation_context`)
+  that every member task depends on: each board gets it once, from the scheduler's worker or a
+  peer, and holds it for the generation. It is a task rather than ``Client.scatter`` data because
+  Dask cannot recover scattered data whose holders died (seen here: a SIGKILLed worker that held
+  the only registered copy failed every later member); a task's result is recomputed;
 - each member is one task whose payload is a small work item: its index, its reset seed, its
   initial membrane and either its packed masks (today) or a sampling seed (:class:`SeededMembers`,
   sampled where the member is scored; the form on-chip sampling will take);
@@ -133,7 +136,7 @@ def sample_member(rho: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray
 
 @dataclasses.dataclass
 class Context:
-    """What every member of one generation shares; scattered to every worker once."""
+    """What every member of one generation shares; sent to each board once per generation."""
 
     spec: Spec
     env: Callable[[], Env]  #: a picklable factory (functools.partial of make_env, or an env name)
@@ -313,6 +316,11 @@ def _board_plugin_class():
 
     _Plugin.__name__ = _Plugin.__qualname__ = "BoardPlugin"
     return _Plugin
+
+
+def generation_context(ctx: Context) -> Context:
+    """The task that holds a generation's context on the farm (recomputed if its holders die)."""
+    return ctx
 
 
 def score_member(ctx: Context, item: WorkItem, horizon: int) -> MemberScore:
@@ -549,7 +557,7 @@ def score_population(farm: Farm, env: Any, members: Any, normalizer: Normalizer 
     client = farm.client
     boards = farm.wait_for_boards()
     token = uuid.uuid4().hex[:12]
-    [ctx_future] = client.scatter([ctx], broadcast=True, hash=False)
+    ctx_future = client.submit(generation_context, ctx, key=f"evoconn-context-{token}", pure=False)
     results: dict[int, MemberScore] = {}
     stats: dict[str, BoardStats] = {}
     submitted: list[Any] = []
