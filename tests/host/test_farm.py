@@ -51,7 +51,8 @@ def local_farm(n_workers: int, backend: str = "fake", extra: tuple[str, ...] = (
         for i in range(n_workers):
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "evoconn.cli", "farm", "worker", "--scheduler", addr, "--backend", backend,
-                 "--name", f"board{i}", "--host", "127.0.0.1", "--death-timeout", "30", *extra],
+                 "--name", f"board{i}", "--host", "127.0.0.1", "--death-timeout", "30", "--timeout", CORE_TIMEOUT,
+                 *extra],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         with distributed.Client(addr, set_as_default=False) as client:
             client.wait_for_workers(n_workers, timeout=WORKER_START_S)
@@ -70,8 +71,14 @@ def local_farm(n_workers: int, backend: str = "fake", extra: tuple[str, ...] = (
         cluster.close()
 
 
+#: RegisterCore's DONE timeout (wall clock) for the fake cores here and on the workers: generous,
+#: because on a loaded machine a process can be descheduled for over a second between START and
+#: its first STATUS poll, and the default 1 s then times out a core that is done.
+CORE_TIMEOUT = "30"
+
+
 def local_core(spec: Spec) -> RegisterCore:
-    return RegisterCore(FakeBus(spec), spec)
+    return RegisterCore(FakeBus(spec), spec, timeout=float(CORE_TIMEOUT))
 
 
 def assert_same(a: rollout.PopulationResult, b: rollout.PopulationResult) -> None:
