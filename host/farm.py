@@ -14,10 +14,11 @@ observations), bit for bit, on one local core or on any number of boards. One ge
 
 - the generation's context (spec, environment factory, observation normalizer, episode cap, and ρ
   when members are sent as seeds) goes to the farm once, as one task (:func:`generation_context`)
-  that every member task depends on: each board gets it once, from the scheduler's worker or a
-  peer, and holds it for the generation. It is a task rather than ``Client.scatter`` data because
-  Dask cannot recover scattered data whose holders died (seen here: a SIGKILLed worker that held
-  the only registered copy failed every later member); a task's result is recomputed;
+  that every member task depends on: it runs on one board and every other board fetches its result
+  once, from a board that holds it, and keeps it for the generation. It is a task rather than
+  ``Client.scatter`` data because Dask cannot recover scattered data whose holders died (seen
+  here: a SIGKILLed worker that held the only registered copy failed every later member); a
+  task's result is recomputed;
 - each member is one task whose payload is a small work item: its index, its reset seed, its
   initial membrane and either its packed masks (today) or a sampling seed (:class:`SeededMembers`,
   sampled where the member is scored; the form on-chip sampling will take);

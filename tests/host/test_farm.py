@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from evoconn.spec import Spec
 
 CARTPOLE = Spec(n_neurons=16, obs_dim=4, act_dim=1, substeps=4)  # episodes of varied length: reruns
 DATA = Path(__file__).parent / "data"
-WORKER_START_S = 90  # a worker process imports numpy, gymnasium and distributed on a shared machine
+WORKER_START_S = 180  # a worker process imports numpy, gymnasium and distributed on a loaded machine
 
 
 def scheduler_here() -> distributed.LocalCluster:
@@ -45,17 +46,24 @@ def local_farm(n_workers: int, backend: str = "fake", extra: tuple[str, ...] = (
     """A scheduler here, ``n_workers`` board processes; everything stopped on the way out."""
     cluster = scheduler_here()
     procs: list[subprocess.Popen] = []
+    logs = tempfile.TemporaryDirectory(prefix="evoconn-farm-test-")
     try:
         addr = cluster.scheduler_address
         assert addr.startswith("tcp://127.0.0.1:")
         for i in range(n_workers):
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "evoconn.cli", "farm", "worker", "--scheduler", addr, "--backend", backend,
-                 "--name", f"board{i}", "--host", "127.0.0.1", "--death-timeout", "30", "--timeout", CORE_TIMEOUT,
-                 *extra],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            with open(Path(logs.name) / f"board{i}.log", "wb") as log:
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "evoconn.cli", "farm", "worker", "--scheduler", addr, "--backend",
+                     backend, "--name", f"board{i}", "--host", "127.0.0.1", "--death-timeout", "30", "--timeout",
+                     CORE_TIMEOUT, *extra], stdout=log, stderr=subprocess.STDOUT,
+                    env=dict(os.environ, DASK_TEMPORARY_DIRECTORY=logs.name)))  # not other jobs' dask space
         with distributed.Client(addr, set_as_default=False) as client:
-            client.wait_for_workers(n_workers, timeout=WORKER_START_S)
+            try:
+                client.wait_for_workers(n_workers, timeout=WORKER_START_S)
+            except TimeoutError as e:  # say why: a worker that exited, or one still starting
+                tails = [f"board{i} (exit {p.poll()}): " + (Path(logs.name) / f"board{i}.log").read_text()[-800:]
+                         for i, p in enumerate(procs)]
+                raise AssertionError(f"{e}\n" + "\n".join(tails)) from None
             pids = client.run(farm.worker_pid)
             yield client, procs, pids
     finally:
@@ -69,6 +77,7 @@ def local_farm(n_workers: int, backend: str = "fake", extra: tuple[str, ...] = (
                 p.kill()
                 p.wait(timeout=20)
         cluster.close()
+        logs.cleanup()
 
 
 #: RegisterCore's DONE timeout (wall clock) for the fake cores here and on the workers: generous,
