@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollout": ("evoconn.host.cli", "run a trained network on a backend (fake, jax, rtl, pynq) and print returns"),
     "flash": ("evoconn.host.cli", "load a PYNQ overlay and check the evoconn core in it"),
     "train-core": ("evoconn.host.cli", "EC with every member scored through a Core (jax, fake, rtl, pynq)"),
+    "farm": ("evoconn.host.cli_farm", "a board farm on Dask distributed: board workers, population scoring, training"),
     "train": ("evoconn.training.cli", "train EC (or the ES-RSNN baseline) on a Brax task"),
     "sim": ("evoconn.sim.cli", "cocotb proof on the exported Verilog: the RTL equals the JAX model"),
 }
