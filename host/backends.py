@@ -14,7 +14,7 @@ from typing import Any
 from evoconn.host.core import CoreError, RegisterCore
 from evoconn.spec import Spec
 
-__all__ = ["BACKENDS", "BackendError", "open_backend"]
+__all__ = ["BACKENDS", "BackendError", "core_lanes", "open_backend"]
 
 #: Backend names, as ``--backend`` takes them.
 BACKENDS = ("fake", "jax", "pynq", "rtl", "replay")
@@ -24,11 +24,26 @@ class BackendError(CoreError):
     """Options that do not fit the backend (e.g. ``--record`` on jax)."""
 
 
+def core_lanes(spec: Spec, lanes: int | None = None) -> int:
+    """A fake or RTL core's lanes: ``lanes`` as given, which must divide N (the spec's cycle model
+    decides), or with ``None`` the default for this N (:func:`~evoconn.host.bus.default_lanes`)."""
+    from evoconn.host.bus import default_lanes
+    from evoconn.spec import CycleModel, SpecError
+
+    if lanes is None:
+        return default_lanes(spec)
+    try:
+        CycleModel(spec, lanes=lanes)
+    except SpecError as e:
+        raise BackendError(f"--lanes: {e}") from None
+    return lanes
+
+
 def open_backend(backend: str, spec: Spec, *, lanes: int | None = None, replay: str | None = None,
                  record: str | None = None, overlay: str | None = None, ip: str | None = None,
                  verify: bool = False, timeout: float = 1.0) -> tuple[Any, Any]:
     """The Core for ``backend`` and the bus under it (None for jax)."""
-    from evoconn.host.bus import FakeBus, RecordingBus, ReplayBus, default_lanes
+    from evoconn.host.bus import FakeBus, RecordingBus, ReplayBus
 
     if replay and backend != "replay":
         raise BackendError("--replay needs --backend replay")
@@ -41,7 +56,7 @@ def open_backend(backend: str, spec: Spec, *, lanes: int | None = None, replay: 
     if backend == "rtl":
         raise BackendError("the rtl backend runs the whole rollout in the simulator: use an RtlSession")
     if backend == "fake":
-        bus: Any = FakeBus(spec, lanes=default_lanes(spec) if lanes is None else lanes)
+        bus: Any = FakeBus(spec, lanes=core_lanes(spec, lanes))
     elif backend == "replay":
         if not replay:
             raise BackendError("--backend replay needs --replay FILE (made with --record)")

@@ -22,7 +22,7 @@ from typing import Any
 
 from evoconn.artifact import ArtifactError, load_artifact
 from evoconn.cli import summary
-from evoconn.host.backends import BACKENDS, open_backend
+from evoconn.host.backends import BACKENDS, core_lanes, open_backend
 from evoconn.host.core import CoreError, CoreStats
 from evoconn.host.report import format_report, throughput_report
 from evoconn.host.rollout import RolloutJob, run_job
@@ -154,16 +154,6 @@ def _check_train_core(args: argparse.Namespace) -> None:
         check_lanes(spec, args.lanes)
     check_output(args.out, "--out", kind="dir")
     check_output(args.record, "--record", kind="file")
-
-
-def core_lanes(spec: Spec, lanes: int | None) -> int:
-    """``--lanes`` as given (it must divide N), or the default for this N."""
-    from evoconn.host.bus import default_lanes
-
-    if lanes is None:
-        return default_lanes(spec)
-    check_lanes(spec, lanes)
-    return lanes
 
 
 def make_core(args: argparse.Namespace, spec: Spec):

@@ -18,10 +18,13 @@ from typing import Any
 from evoconn.host.core import CoreError, MissingDependency
 
 from evoconn.artifact import ArtifactError, load_artifact
+from evoconn.cli import summary
+from evoconn.host.cli import LANES_HELP
+from evoconn.options import count, integer, real
 
 
 def register(sub, name: str) -> None:
-    p = sub.add_parser(name, help="a board farm on Dask distributed: workers, scoring, training",
+    p = sub.add_parser(name, help=summary(name),
                        description="A board farm on Dask distributed: every board a worker (farm worker), "
                                    "population scoring (farm score) and EC training (farm train) spread over "
                                    "the boards. The scheduler is Dask's own: dask scheduler --host ADDR.")
@@ -36,20 +39,20 @@ def register(sub, name: str) -> None:
     w.add_argument("--ip", help="pynq: the core's name in the overlay")
     w.add_argument("--name", help="the board's name in reports (default: the worker's address)")
     w.add_argument("--host", help="address to listen on (default: the one that reaches the scheduler)")
-    w.add_argument("--lanes", type=int, default=16, help="fake/rtl core's lanes (default %(default)s)")
-    w.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for DONE")
+    w.add_argument("--lanes", type=count(), default=None, help=LANES_HELP)
+    w.add_argument("--timeout", type=real(0, lo_open=True), default=1.0, help="seconds to wait for DONE")
     w.add_argument("--verify", action="store_true", help="read masks back after loading")
-    w.add_argument("--death-timeout", type=float, default=60.0,
+    w.add_argument("--death-timeout", type=real(0, lo_open=True), default=60.0,
                    help="stop after this many seconds without a scheduler (default %(default)s)")
     w.set_defaults(func=run_worker)
 
     s = fsub.add_parser("score", help="score a population from an artifact's probabilities on the farm")
     s.add_argument("--scheduler", required=True, help="the scheduler's address")
     s.add_argument("--artifact", required=True, help="artifact directory with probs.npz")
-    s.add_argument("--population", type=int, required=True, metavar="N", help="members to sample and score")
+    s.add_argument("--population", type=count(), required=True, metavar="N", help="members to sample and score")
     s.add_argument("--env", help="environment (default: the artifact's); Gymnasium id")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--max-steps", type=int, default=1000, help="episode cap (default %(default)s)")
+    s.add_argument("--seed", type=integer(0), default=0)
+    s.add_argument("--max-steps", type=count(), default=1000, help="episode cap (default %(default)s)")
     s.add_argument("--seeded", action="store_true",
                    help="send each member as a seed (sampled on the board) instead of its masks; "
                         "members differ from rollout --population's")
@@ -60,13 +63,13 @@ def register(sub, name: str) -> None:
     t = fsub.add_parser("train", help="EC with every member scored on the farm (needs JAX here)")
     t.add_argument("--scheduler", required=True, help="the scheduler's address")
     t.add_argument("--env", default="Pendulum-v1", help="Gymnasium id (default %(default)s)")
-    t.add_argument("--neurons", type=int, default=16, help="N (default %(default)s)")
-    t.add_argument("--substeps", type=int, help="K (default: the spec's)")
-    t.add_argument("--population", type=int, default=6, help="members per generation (default %(default)s)")
-    t.add_argument("--generations", type=int, default=3, help="(default %(default)s)")
-    t.add_argument("--max-steps", type=int, default=200, help="episode cap (default %(default)s)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--lr", type=float, default=0.15, help="EC learning rate (default %(default)s)")
+    t.add_argument("--neurons", type=count(), default=16, help="N (default %(default)s)")
+    t.add_argument("--substeps", type=count(), help="K (default: the spec's)")
+    t.add_argument("--population", type=count(2), default=6, help="members per generation (default %(default)s)")
+    t.add_argument("--generations", type=count(), default=3, help="(default %(default)s)")
+    t.add_argument("--max-steps", type=count(), default=200, help="episode cap (default %(default)s)")
+    t.add_argument("--seed", type=integer(0), default=0)
+    t.add_argument("--lr", type=real(0, lo_open=True), default=0.15, help="EC learning rate (default %(default)s)")
     t.add_argument("--out", help="run folder: metrics.jsonl and best/ (an artifact for rollout)")
     _farm_options(t)
     t.add_argument("--json", action="store_true", help="print the per-generation rows as JSON")
@@ -74,9 +77,10 @@ def register(sub, name: str) -> None:
 
 
 def _farm_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--wait", type=float, default=60.0,
+    p.add_argument("--wait", type=real(0, lo_open=True), default=60.0,
                    help="seconds to wait for the scheduler and for a board (default %(default)s)")
-    p.add_argument("--retries", type=int, default=1, help="retries of a member task that raised (default %(default)s)")
+    p.add_argument("--retries", type=integer(0), default=1,
+                   help="retries of a member task that raised (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 

@@ -232,7 +232,7 @@ class Board:
     per spec (the exported Verilog under cocotb), started on first use, kept until the worker stops.
     """
 
-    def __init__(self, backend: str, *, lanes: int = 16, overlay: str | None = None, ip: str | None = None,
+    def __init__(self, backend: str, *, lanes: int | None = None, overlay: str | None = None, ip: str | None = None,
                  timeout: float = 1.0, verify: bool = False):
         if backend not in BACKENDS:
             raise ValueError(f"unknown board backend {backend!r}; one of {', '.join(BACKENDS)}")
@@ -263,7 +263,8 @@ class Board:
         with self._lock:
             if spec.hash in self._runners:
                 return self._runners[spec.hash]
-            from evoconn.host.bus import FakeBus, default_lanes
+            from evoconn.host.backends import core_lanes
+            from evoconn.host.bus import FakeBus
             from evoconn.host.core import RegisterCore
 
             if self.backend == "pynq":
@@ -275,13 +276,13 @@ class Board:
                         f"a={spec.act_dim}): flash the bitstream built for the trained network")
                 run: Any = _Local(self._core)
             elif self.backend == "fake":
-                core = RegisterCore(FakeBus(spec, lanes=default_lanes(spec, self.lanes)), spec, verify=self.verify,
+                core = RegisterCore(FakeBus(spec, lanes=core_lanes(spec, self.lanes)), spec, verify=self.verify,
                                     timeout=self.timeout)
                 run = _Local(core)
             else:
                 from evoconn.host.rtl import RtlSession
 
-                run = RtlSession(spec, default_lanes(spec, self.lanes), verify=self.verify,
+                run = RtlSession(spec, core_lanes(spec, self.lanes), verify=self.verify,
                                  timeout=max(self.timeout, 60.0)).start()
                 self._close.append(run.close)
             self._runners[spec.hash] = run

@@ -56,7 +56,7 @@ def test_lanes_defaults_are_the_specs(capsys):
         assert parser.parse_args(argv).lanes == DEFAULT_LANES, argv
     # the host's cores take N from an artifact or --neurons: no --lanes means DEFAULT_LANES where it
     # divides N, else the largest power of two below it that does (never a value the spec refuses)
-    from evoconn.host.cli import core_lanes
+    from evoconn.host.backends import core_lanes
     from evoconn.spec import Spec
 
     for argv in (["rollout", "--artifact", "x"], ["train-core"]):
