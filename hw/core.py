@@ -50,6 +50,8 @@ target of :mod:`evoconn.hw.axil`. Bus behaviour beyond the table:
 
 from __future__ import annotations
 
+import contextlib
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -60,7 +62,8 @@ from .accum import AccumulatorArray
 from .arith import divmod_const, log2_exact, named
 from .axil import AXIL_PORTS, AXI4LiteTarget, axil_members
 from .decode import AddressDecoder
-from .lif import FAULTS, PIPE, LIFPipeline
+from .lif import FAULTS as LIF_FAULTS
+from .lif import PIPE, LIFPipeline
 from .output import OutputAccumulator
 from .spikes import SpikeSearch
 
@@ -68,6 +71,15 @@ __all__ = ["FAULTS", "MODULE_NAME", "PIPE", "EvoconnCore"]
 
 #: The name of the exported Verilog module.
 MODULE_NAME = "evoconn_core"
+
+#: Deliberate faults for testing the tests: the LIF pipeline's, which break the arithmetic, and the
+#: controller's, which break the protocol.
+FAULTS = {
+    **LIF_FAULTS,
+    "hang": "an env step whose observation word 0 is the most negative value (-2**(obs_width-1)) "
+            "never finishes: the controller stays in its last state, BUSY, CYCLES counting, until "
+            "CONTROL.ABORT",
+}
 
 
 def _check_args(spec, lanes, fault) -> None:
@@ -113,6 +125,7 @@ class EvoconnCore(wiring.Component):
         self.spec = spec
         self.lanes = lanes
         self.fault = fault
+        self.controller_fault = fault if fault not in LIF_FAULTS else None
         self.regmap = RegisterMap(spec, lanes)
         self.cycle_model = CycleModel(spec, lanes)
         # One accumulator width for the input sums and the spike counts. Every partial input sum
@@ -175,8 +188,10 @@ class EvoconnCore(wiring.Component):
         cycles = Signal(rmap.registers["CYCLES"].width)
         spikes_w = rmap.registers["SPIKES"].width
         spikes = Signal(spikes_w)
-        done, loaded, error, err_busy, err_not_loaded = (Signal(name=x) for x in (
-            "done", "loaded", "error", "err_busy", "err_not_loaded"))
+        done, loaded, error, err_busy, err_not_loaded, err_read, err_write, aborted = (
+            Signal(name=x) for x in ("done", "loaded", "error", "err_busy", "err_not_loaded",
+                                     "err_read", "err_write", "aborted"))
+        err_addr = Signal(rmap.registers["ERR_ADDR"].width)
         pend_start = Signal()
 
         i = Signal(range(spec.n_inputs))  # input row
@@ -200,7 +215,7 @@ class EvoconnCore(wiring.Component):
         rhit = {name: r_dec.hit(name) for name in [*rmap.registers, *rmap.windows]}
         widx = {name: w_dec.idx(name) for name in rmap.windows}
         ridx = {name: r_dec.idx(name) for name in rmap.windows}
-        cmd_start, cmd_reset = Signal(), Signal()
+        cmd_start, cmd_reset, cmd_abort = Signal(), Signal(), Signal()
 
         # --- accumulators ------------------------------------------------------------------------
         m.submodules.accum = accum = AccumulatorArray(n, lanes, self.acc_width, len(delta), sw)
@@ -208,7 +223,8 @@ class EvoconnCore(wiring.Component):
                      accum.delta.eq(delta)]
 
         # --- the LIF update of lanes neurons: a pipeline of PIPE registered stages ------------
-        m.submodules.lif = lif = LIFPipeline(spec, lanes, self.acc_width, u.shape(), fault=self.fault)
+        m.submodules.lif = lif = LIFPipeline(spec, lanes, self.acc_width, u.shape(),
+                                             fault=self.fault if self.fault in LIF_FAULTS else None)
         m.d.comb += [lif.acc.eq(accum.bottom), lif.isyn_rd.eq(rp_isyn.data), lif.v_rd.eq(rp_v.data),
                      lif.iin_rd.eq(rp_iin.data), lif.rate_rd.eq(rp_rate.data), lif.row4.eq(u_d[PIPE - 1])]
         z_bits = [lif.z[lane] for lane in range(lanes)]
@@ -248,7 +264,7 @@ class EvoconnCore(wiring.Component):
 
         # --- the controller --------------------------------------------------------------------------
         def begin_step():
-            m.d.sync += [cycles.eq(0), spikes.eq(0), done.eq(0), i.eq(0)]
+            m.d.sync += [cycles.eq(0), spikes.eq(0), done.eq(0), aborted.eq(0), i.eq(0)]
             m.next = "IN_READ"
 
         def enter_substep(vector):
@@ -261,16 +277,31 @@ class EvoconnCore(wiring.Component):
         m.d.sync += [row_valid.eq(0), out_valid.eq(0), u_d[0].eq(u)]
         m.d.sync += [u_d[s + 1].eq(u_d[s]) for s in range(PIPE - 1)]
 
+        in_step = Signal()  # an env step is running (driven below, from the FSM's state)
+
+        @contextlib.contextmanager
+        def state(name):
+            """An FSM state that CONTROL.ABORT leaves for CLEAR (its statements come last, so win)."""
+            with m.State(name):
+                yield
+                with m.If(cmd_abort):
+                    m.d.sync += [u.eq(0), pend_start.eq(0)]
+                    with m.If(in_step):
+                        m.d.sync += [aborted.eq(1), done.eq(0)]
+                    m.next = "CLEAR"
+
         with m.FSM(name="ctrl") as ctrl:
-            with m.State("IDLE"):
+            with state("IDLE"):
                 with m.If(cmd_reset):
                     m.d.sync += u.eq(0)
                     m.next = "CLEAR"
                 with m.Elif(cmd_start):
                     begin_step()
-            with m.State("CLEAR"):
+            with state("CLEAR"):
                 for wp in (wp_v, wp_isyn, wp_rate, wp_iin):
                     m.d.comb += [wp.addr.eq(u), wp.data.eq(0), wp.en.eq(-1)]
+                # N / lanes shifts empty the accumulators, which an aborted step may have left full
+                m.d.comb += accum.shift.eq(1)
                 m.d.sync += [spike.eq(0), u.eq(u + 1)]
                 with m.If(u == rows - 1):
                     m.d.sync += pend_start.eq(0)
@@ -278,7 +309,7 @@ class EvoconnCore(wiring.Component):
                         begin_step()
                     with m.Else():
                         m.next = "IDLE"
-            with m.State("IN_READ"):
+            with state("IN_READ"):
                 neg = i >= d
                 xq = obs[Mux(neg, (i - d)[:len(i)], i)]
                 m.d.comb += rp_in.addr.eq(i)
@@ -286,24 +317,24 @@ class EvoconnCore(wiring.Component):
                              i.eq(i + 1)]
                 with m.If(i == spec.n_inputs - 1):
                     m.next = "IN_WAIT"
-            with m.State("IN_WAIT"):
+            with state("IN_WAIT"):
                 m.d.sync += u.eq(0)
                 m.next = "IN_STORE"
-            with m.State("IN_STORE"):
+            with state("IN_STORE"):
                 m.d.comb += [accum.shift.eq(1), wp_iin.addr.eq(u), wp_iin.data.eq(accum.bottom_sat),
                              wp_iin.en.eq(-1)]
                 m.d.sync += u.eq(u + 1)
                 with m.If(u == rows - 1):
                     m.d.sync += sub.eq(0)
                     enter_substep(spike)
-            with m.State("REC"):
+            with state("REC"):
                 m.d.comb += rp_h.addr.eq(pre)
                 m.d.sync += [row_valid.eq(1), row_sel_in.eq(0),
                              delta.eq(Mux(pre < spec.n_exc, 1, -1)), spike.eq(spike_rest)]
                 with m.If(spike_rest == 0):
                     m.d.sync += u.eq(0)
                     m.next = "UPD"
-            with m.State("UPD"):
+            with state("UPD"):
                 def in_range(row):  # no read beyond the depth while the pipeline drains
                     return Mux(row < rows, row, 0)
                 m.d.comb += [rp_isyn.addr.eq(in_range(u)),  # stage 1's, one cycle ahead
@@ -327,7 +358,7 @@ class EvoconnCore(wiring.Component):
                     with m.Else():
                         m.d.sync += sub.eq(sub + 1)
                         enter_substep(spike_next)
-            with m.State("OUT"):
+            with state("OUT"):
                 m.d.comb += [rp_rate.addr.eq(u), rp_out.addr.eq(k)]
                 m.d.sync += [out_valid.eq(1), out_k.eq(k), out_u.eq(u), out_first.eq(u == 0),
                              u.eq(u + 1)]
@@ -335,16 +366,21 @@ class EvoconnCore(wiring.Component):
                     m.d.sync += [u.eq(0), k.eq(k + 1)]
                     with m.If(k == a - 1):
                         m.next = "OUT_WAIT"
-            with m.State("OUT_WAIT"):  # the last row's read latency (its first stage)
+            with state("OUT_WAIT"):  # the last row's read latency (its first stage)
                 m.next = "OUT_DRAIN"
-            with m.State("OUT_DRAIN"):  # the last row's second stage
+            with state("OUT_DRAIN"):  # the last row's second stage
                 m.next = "OUT_LAST"
-            with m.State("OUT_LAST"):  # the last row's third stage
-                m.d.sync += done.eq(1)
-                m.next = "IDLE"
+            with state("OUT_LAST"):  # the last row's third stage
+                if self.controller_fault == "hang":  # test only: never finish on a marked observation
+                    hang = obs[0] == -(1 << (ow - 1))
+                else:
+                    hang = Const(0)
+                with m.If(~hang):
+                    m.d.sync += done.eq(1)
+                    m.next = "IDLE"
 
         busy = named(m, ~ctrl.ongoing("IDLE"), "busy")
-        in_step = named(m, ~ctrl.ongoing("IDLE") & ~ctrl.ongoing("CLEAR"), "in_step")
+        m.d.comb += in_step.eq(~ctrl.ongoing("IDLE") & ~ctrl.ongoing("CLEAR"))
         with m.If(in_step):
             m.d.sync += cycles.eq(cycles + 1)
 
@@ -361,32 +397,60 @@ class EvoconnCore(wiring.Component):
         c_start = data[Control.START.bit_length() - 1]
         c_reset = data[Control.RESET_STATE.bit_length() - 1]
         c_clear = data[Control.CLEAR_ERROR.bit_length() - 1]
+        c_abort = data[Control.ABORT.bit_length() - 1]
+        clear_now = named(m, bus.w_stb & ~w_wait & whit["CONTROL"] & c_clear & ~w_err, "clear_now")
+        error_fresh = ~error | clear_now  # the next error is the first since CLEAR_ERROR
 
-        def flag(*bits):
+        def flag(addr, *bits):
+            """Set ERROR and ``bits``; latch ``addr`` into ERR_ADDR if this is the first error. The
+            write path comes after the read path, so a write wins ERR_ADDR in the same cycle."""
             m.d.sync += [b.eq(1) for b in (error, *bits)]
+            with m.If(error_fresh):
+                m.d.sync += err_addr.eq(addr)
+
+        # --- bus reads (before the writes: see flag) -------------------------------------------
+        # Every read answers OKAY one cycle after it is offered. An unmapped or unaligned address
+        # answers 0 and sets ERR_READ; a window read while busy answers 0 and sets ERR_BUSY.
+        r_wait = Signal()
+        r_window = named(m, Cat(*(rhit[w.name] for w in rmap.windows.values())).any(), "r_window")
+        r_any = named(m, Cat(*rhit.values()).any(), "r_any")
+        r_refused = named(m, ~r_any | (r_window & busy), "r_refused")
+        with m.If(r_wait):
+            m.d.sync += r_wait.eq(0)
+            with m.If(~r_any):
+                flag(bus.r_addr, err_read)
+            with m.Elif(r_window & busy):
+                flag(bus.r_addr, err_busy)
+        with m.Elif(bus.r_stb):
+            m.d.sync += r_wait.eq(1)
+        m.d.comb += [bus.r_ack.eq(r_wait), bus.r_err.eq(0)]
 
         clearing = ctrl.ongoing("CLEAR")
         with m.If(w_wait):
             m.d.comb += bus.w_ack.eq(~clearing)
             m.d.sync += w_wait.eq(clearing)
-        with m.Elif(bus.w_stb):
-            m.d.comb += [bus.w_ack.eq(1), bus.w_err.eq(w_err)]
+        with m.Elif(bus.w_stb):  # OKAY always: a refused write sets ERR_WRITE instead of SLVERR
+            m.d.comb += [bus.w_ack.eq(1), bus.w_err.eq(0)]
             with m.If(w_err):
-                pass
+                flag(bus.w_addr, err_write)
             with m.Elif(whit["CONTROL"]):
                 with m.If(c_clear):
-                    m.d.sync += [error.eq(0), err_busy.eq(0), err_not_loaded.eq(0)]
-                with m.If(busy & (c_start | c_reset)):
-                    flag(err_busy)
+                    m.d.sync += [error.eq(0), err_busy.eq(0), err_not_loaded.eq(0), err_read.eq(0),
+                                 err_write.eq(0), err_addr.eq(0)]
+                with m.If(c_abort):  # stop, clear; the response waits for the clear, as RESET_STATE's
+                    m.d.comb += [cmd_abort.eq(1), bus.w_ack.eq(0)]
+                    m.d.sync += w_wait.eq(1)
+                with m.Elif(busy & (c_start | c_reset)):
+                    flag(bus.w_addr, err_busy)
                 with m.Elif(c_reset):
                     m.d.comb += [cmd_reset.eq(1), bus.w_ack.eq(0)]
                     m.d.sync += [w_wait.eq(1), pend_start.eq(c_start & loaded)]
                 with m.Elif(c_start & loaded):
                     m.d.comb += cmd_start.eq(1)
-                with m.If(~busy & c_start & ~loaded):
-                    flag(err_not_loaded)
+                with m.If(~c_abort & ~busy & c_start & ~loaded):
+                    flag(bus.w_addr, err_not_loaded)
             with m.Elif(w_window & busy):
-                flag(err_busy)
+                flag(bus.w_addr, err_busy)
             with m.Else():
                 for name, (_, wp) in masks.items():
                     _, wword = divmod_const(widx[name], row_words)
@@ -398,28 +462,21 @@ class EvoconnCore(wiring.Component):
                 with m.If(whit["STATE"] & (w_field == 0)):  # isyn, rate, i_in: OKAY, ignored
                     m.d.comb += wp_v.en.eq(Const(1, lanes) << w_lane)
 
-        # --- bus reads -------------------------------------------------------------------------------
-        r_wait = Signal()
-        r_window = named(m, Cat(*(rhit[w.name] for w in rmap.windows.values())).any(), "r_window")
-        r_any = named(m, Cat(*rhit.values()).any(), "r_any")
-        with m.If(r_wait):
-            m.d.sync += r_wait.eq(0)
-        with m.Elif(bus.r_stb & ~(r_window & busy)):
-            m.d.sync += r_wait.eq(1)
-        m.d.comb += [bus.r_ack.eq(r_wait), bus.r_err.eq(~r_any)]
-
+        # --- read data ---------------------------------------------------------------------------
         status = Signal(rmap.registers["STATUS"].width)
         for bit, value in ((Status.BUSY, busy), (Status.DONE, done), (Status.ERROR, error),
-                           (Status.LOADED, loaded), (Status.ERR_BUSY, err_busy),
-                           (Status.ERR_NOT_LOADED, err_not_loaded)):
+                           (Status.LOADED, loaded), (Status.ABORTED, aborted), (Status.ERR_BUSY, err_busy),
+                           (Status.ERR_NOT_LOADED, err_not_loaded), (Status.ERR_READ, err_read),
+                           (Status.ERR_WRITE, err_write)):
             m.d.comb += status[bit.bit_length() - 1].eq(value)
         values = {name: Const(v, 32) for name, v in rmap.constants().items()}
-        values |= {"STATUS": status, "CONTROL": Const(0, 32), "CYCLES": cycles, "SPIKES": spikes}
+        values |= {"STATUS": status, "CONTROL": Const(0, 32), "CYCLES": cycles, "SPIKES": spikes,
+                   "ERR_ADDR": err_addr}
         missing = set(rmap.registers) - set(values)
         assert not missing, f"registers without a value: {missing}"
 
         r_data = Signal(32)
-        m.d.comb += bus.r_data.eq(r_data)
+        m.d.comb += bus.r_data.eq(Mux(r_refused, 0, r_data))
         r_field = ridx["STATE"][:log2_exact(n_fields)]
         state_words = [Signal(signed(32), name=f"r_state_{f}") for f in range(n_fields)]
         for f, (rp, width) in enumerate(state_fields):
