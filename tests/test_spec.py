@@ -331,4 +331,4 @@ def test_board_safe_protocol_registers_and_bound():
     # the clear: N / lanes cycles, plus the write's latency and one cycle to leave the state
     assert S.response_bound(Spec(n_neurons=64), 4) == 16 + S.WRITE_LATENCY + 1
     assert S.response_bound(Spec(n_neurons=8), 8) == max(S.READ_LATENCY, 1 + S.WRITE_LATENCY + 1)
-    assert S.response_bound(Spec(n_neurons=4096, obs_dim=8, act_dim=2), 1) == 4099
+    assert S.response_bound(Spec(n_neurons=4096, obs_dim=8, act_dim=2), 1) == 4098

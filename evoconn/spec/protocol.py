@@ -112,18 +112,19 @@ def access(rmap: RegisterMap, addr: int, op: str, n: int = 1) -> tuple[Register 
 # Board-safe responses: how long any access may take
 # =====================================================================================
 
-#: Clock cycles from the AR handshake to RVALID, for every read (busy or not, mapped or not).
-READ_LATENCY = 3
-#: Clock cycles from the handshake of a write's address and data (the later one) to BVALID, for
-#: every write but RESET_STATE and ABORT.
-WRITE_LATENCY = 2
+#: Clock edges from the AR handshake to the first edge after which RVALID is high, for every read
+#: (busy or not, mapped or not, refused or not).
+READ_LATENCY = 2
+#: Clock edges from the handshake of a write's address and data (the later one) to the first edge
+#: after which BVALID is high, for every write but RESET_STATE and ABORT.
+WRITE_LATENCY = 1
 
 
 def response_bound(spec: Spec, lanes: int) -> int:
-    """The most clock cycles any access takes, from its address (and data) being accepted to its
-    response being valid, with the master ready for the response: a RESET_STATE or ABORT write
-    holds its response for the clear, ``N / lanes`` cycles, plus :data:`WRITE_LATENCY` and one
-    cycle to leave the state it interrupts; a read takes :data:`READ_LATENCY`, any other write
+    """The most clock edges any access takes, counted as for :data:`READ_LATENCY`, with the
+    master ready for the response (RREADY/BREADY high): a RESET_STATE or ABORT write holds its
+    response while the core clears the state, ``N / lanes`` cycles, and one cycle to enter the
+    clear, then answers as any write; a read takes :data:`READ_LATENCY`, any other write
     :data:`WRITE_LATENCY`. At 100 MHz the largest core (N = 4096, lanes = 1) answers within 41 us."""
     return max(READ_LATENCY, spec.n_neurons // lanes + WRITE_LATENCY + 1)
 
