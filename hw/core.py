@@ -30,19 +30,24 @@ The units are components of their own, composed with ``m.submodules``: the addre
 register file's reads and writes.
 
 The register file implements :class:`evoconn.spec.RegisterMap` exactly, behind the AXI4-Lite
-target of :mod:`evoconn.hw.axil`. Bus behaviour beyond the table:
+target of :mod:`evoconn.hw.axil`, with the board-safe responses of :mod:`evoconn.spec.protocol`
+(core version 1.1). Bus behaviour beyond the table:
 
-- an unaligned or unmapped address and a write to a read-only register or window answer SLVERR
-  (decoding comes first, busy or not);
+- every access answers OKAY: a read two clock edges after its AR handshake, a write one edge after
+  its AW and W, RESET_STATE and ABORT once the clear is done (``response_bound``);
+- an unaligned or unmapped address answers 0 to a read (ERROR | ERR_READ) and drops a write
+  (ERROR | ERR_WRITE), as does a write to a read-only register or window; the first error's
+  address goes to ERR_ADDR (decoding comes first, busy or not);
 - in the STATE window, a write to neuron j's v word sets v; a write to its isyn, rate or i_in word
   answers OKAY and changes nothing, so v0 can go as one block write over the whole window;
-- while BUSY, a write to a writable window (any STATE word included), START and RESET_STATE are
-  dropped and set ERROR | ERR_BUSY (response OKAY); CLEAR_ERROR is always obeyed;
-- registers (STATUS, CYCLES, ...) are readable at any time; a read of a window while BUSY is held
-  (no response) until the env step ends, then answers the final value;
-- RESET_STATE zeroes v, I_syn, rate, I_in and the spikes in ``N / lanes`` cycles; its write
-  response is held until the clear is done, so a following START never meets BUSY. RESET_STATE
-  together with START clears, then runs the step;
+- while BUSY, a window read answers 0 at once, and a write to a writable window (any STATE word
+  included), START and RESET_STATE are dropped; each sets ERROR | ERR_BUSY. CLEAR_ERROR and ABORT
+  are always obeyed; registers (STATUS, CYCLES, ...) are readable at any time;
+- RESET_STATE zeroes v, I_syn, rate, I_in and the spikes in ``N / lanes`` cycles (and empties the
+  accumulators); its write response is held until the clear is done, so a following START never
+  meets BUSY. RESET_STATE together with START clears, then runs the step;
+- ABORT sends the controller from any state to that clear (ABORTED if an env step was running,
+  DONE clear), its response held likewise;
 - byte strobes are honoured for the mask windows; other writes take the whole word;
 - a hardware reset (``rst``) returns the registers and STATUS to their reset values but does not
   clear the memories (masks, neuron state, I_in): the host issues RESET_STATE first.
@@ -105,7 +110,8 @@ class EvoconnCore(wiring.Component):
     lanes:
         Neurons updated per clock; must divide ``spec.n_neurons``.
     fault:
-        Test only: a key of :data:`FAULTS` that deliberately breaks the arithmetic.
+        Test only: a key of :data:`FAULTS` that deliberately breaks the arithmetic, or ``'hang'``,
+        which makes a step on a marked observation never finish.
 
     Attributes
     ----------
