@@ -6,12 +6,12 @@ name the ``fake`` backend and the tests know it by.
 All of them implement :class:`evoconn.host.core.Bus`. Imports numpy and the standard library only;
 :class:`MMIOBus` imports ``pynq`` when it is constructed.
 
-**Bus errors.** The core answers SLVERR to a read of an address that is neither a register nor
-inside a window, and to a write to such an address or to a read-only one
-(:class:`~evoconn.spec.RegisterMap`). Every bus here surfaces SLVERR as
-:class:`~evoconn.host.core.BusError` with the address and the operation. (On a Zynq, an SLVERR on
-the GP port is an external abort that the kernel turns into SIGBUS: the board cannot raise it
-politely, which is one more reason the host checks addresses against the map before it writes.)
+**Bus errors.** An evoconn core (version 1.1) never answers SLVERR: a refused access (unaligned,
+unmapped, a write to a read-only register or window, a window access while busy) answers OKAY and
+is reported in STATUS and ERR_ADDR (the board-safe responses of :mod:`evoconn.spec.protocol`), since
+on a Zynq an SLVERR on the GP port is an external abort that the kernel turns into SIGBUS. A bus
+here that sees an error response all the same (an interconnect's DECERR, say) raises
+:class:`~evoconn.host.core.BusError` with the address and the operation.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ AXI4-Lite master, the in-memory core model :class:`~evoconn.host.core_model.Core
 :class:`RegisterCore` follows :meth:`evoconn.spec.Spec.register_map` and nothing else: it checks
 ID, VERSION and SPEC_HASH before anything else, streams packed masks with block writes, writes the
 observation, starts one env step, polls STATUS for DONE with a timeout and reads the outputs.
+A core that does not finish in time is stopped with CONTROL.ABORT, which leaves it idle and
+usable (:class:`CoreTimeout` says so, with the STATUS and CYCLES it read first); a refused access
+is reported by the core in STATUS and ERR_ADDR, never by a bus error (the board-safe responses of
+:mod:`evoconn.spec.protocol`), and surfaces as :class:`CoreFault` at the next STATUS check.
 
 Imports numpy and the standard library only (board-safe).
 """
@@ -64,7 +68,18 @@ class IdentityError(CoreError):
 
 
 class CoreTimeout(CoreError):
-    """The core did not raise DONE in time. The message dumps STATUS and CYCLES."""
+    """The core did not raise DONE in time. The message gives STATUS and CYCLES as read at the
+    timeout, and whether CONTROL.ABORT then returned the core to idle (``aborted``; its neuron
+    state is then zero, masks and OBS kept). ``status`` and ``cycles`` hold the raw values."""
+
+    def __init__(self, message: str, status: int = 0, cycles: int = 0, aborted: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.cycles = cycles
+        self.aborted = aborted
+
+    def __reduce__(self):  # pickles (the RTL session sends exceptions back to the host)
+        return (type(self), (str(self), self.status, self.cycles, self.aborted))
 
 
 class CoreFault(CoreError):
@@ -76,9 +91,10 @@ class CoreFault(CoreError):
 
 
 class BusError(CoreError):
-    """The bus answered SLVERR: a read of an unaligned or unmapped address, or a write to one that
-    is unmapped or read-only (the rules: :func:`evoconn.spec.access`). ``addr`` is the byte
-    address, ``op`` 'read' or 'write'."""
+    """The bus answered an error response (SLVERR, DECERR). An evoconn core (version 1.1) never
+    does: it reports a refused access in STATUS and ERR_ADDR (:mod:`evoconn.spec.protocol`); an
+    interconnect may, for an address outside the core's range. ``addr`` is the byte address,
+    ``op`` 'read' or 'write'."""
 
     def __init__(self, message: str, addr: int, op: str):
         super().__init__(message)
@@ -292,6 +308,7 @@ class RegisterCore:
         self._status = r["STATUS"].offset
         self._control = r["CONTROL"].offset
         self._cycles = r["CYCLES"].offset
+        self._err_addr = r["ERR_ADDR"].offset
         self._spikes = r["SPIKES"].offset
         self._win = {name: w[name] for name in w}
         self._mask_windows = (("mask_in", w["MASK_IN"]), ("mask_h", w["MASK_H"]), ("mask_out", w["MASK_OUT"]))
@@ -329,15 +346,27 @@ class RegisterCore:
     def clear_error(self) -> None:
         self._write(self._control, int(Control.CLEAR_ERROR))
 
+    def abort(self) -> Status:
+        """CONTROL.ABORT: stop an env step in progress and zero the neuron state (masks and OBS
+        are kept). The core answers the write once it is idle again; returns STATUS read then."""
+        self._write(self._control, int(Control.ABORT))
+        return Status(self._read(self._status))
+
     def _fault(self, value: int, during: str) -> CoreFault:
         st = Status(value)
         why = []
         if st & Status.ERR_BUSY:
-            why.append("a write arrived while the core was busy and was dropped")
+            why.append("a window access, START or RESET_STATE arrived while the core was busy and "
+                       "was dropped (a read answered 0)")
         if st & Status.ERR_NOT_LOADED:
             why.append("START with no masks loaded since reset; nothing ran")
+        if st & Status.ERR_READ:
+            why.append("a read of an unaligned or unmapped address answered 0")
+        if st & Status.ERR_WRITE:
+            why.append("a write to an unaligned, unmapped or read-only address was dropped")
+        where = f", first at address 0x{self._read(self._err_addr):x} (ERR_ADDR)"
         msg = (f"core reported ERROR during {during}: STATUS = {decode_status(value)}"
-               + (f": {'; '.join(why)}" if why else "") + ". Call clear_error() to go on.")
+               + (f": {'; '.join(why)}" if why else "") + where + ". Call clear_error() to go on.")
         return CoreFault(msg, st)
 
     def _check_idle(self, during: str) -> None:
@@ -401,11 +430,7 @@ class RegisterCore:
             if value & Status.DONE and not value & Status.BUSY:
                 break
             if time.perf_counter() > deadline:
-                cycles = self._read(self._cycles)
-                raise CoreTimeout(
-                    f"core did not raise DONE within {self.timeout:g} s of START (env step "
-                    f"{st.steps}, {st.polls} polls): STATUS = {decode_status(value)}, CYCLES = "
-                    f"{cycles}. Is the clock running and the core out of reset?")
+                raise self._timed_out(value)
         t2 = time.perf_counter()
         words = self._read_block(self._win["OUT"].offset, self.spec.act_dim)
         out = sign_extend(words, self._out_width).astype(np.int32)
@@ -417,6 +442,21 @@ class RegisterCore:
         st.seconds["output_read"] += t3 - t2
         st.steps += 1
         return out
+
+    def _timed_out(self, value: int) -> CoreTimeout:
+        """Read CYCLES, ABORT the step, and say what was seen and what the core is now."""
+        st = self.stats
+        cycles = self._read(self._cycles)
+        head = (f"core did not raise DONE within {self.timeout:g} s of START (env step {st.steps}, "
+                f"{st.polls} polls): STATUS = {decode_status(value)}, CYCLES = {cycles}")
+        after = int(self.abort())
+        if not after & Status.BUSY:
+            return CoreTimeout(
+                f"{head}. Aborted (CONTROL.ABORT): the core is idle with its neuron state zeroed, "
+                f"STATUS = {decode_status(after)}; reset_state() and go on.", value, cycles, True)
+        return CoreTimeout(
+            f"{head}. CONTROL.ABORT did not return it to idle (STATUS = {decode_status(after)}): is "
+            "the clock running and the core out of reset?", value, cycles, False)
 
     def run(self, xq_seq: np.ndarray) -> np.ndarray:
         xq_seq = np.asarray(xq_seq)

@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from evoconn.host.core import BusError, sign_extend
+from evoconn.host.core import sign_extend
 
 from evoconn.spec import (
+    ERROR_CAUSES,
     STATE_FIELDS,
     AccessError,
     Control,
@@ -59,14 +60,20 @@ class CoreModel:
       v, isyn, rate, i_in and spikes (masks and OBS are kept); then START runs one env step.
       START with nothing loaded sets ERROR|ERR_NOT_LOADED and runs nothing.
     - Busy: after START the core is BUSY for ``busy_polls`` reads of STATUS (0: DONE on the first
-      read; ``None``: forever, a hung core). Any write to a window, and START or RESET_STATE, while
-      busy is dropped and sets ERROR|ERR_BUSY. OUT, STATE, SPIKE, CYCLES and SPIKES keep their
-      previous values until the step finishes. START clears DONE.
+      read; ``None``: forever, a hung core, as the RTL's ``fault='hang'``). While busy, a window
+      read answers 0 and a window write, START or RESET_STATE is dropped; each sets
+      ERROR|ERR_BUSY. CYCLES and SPIKES keep their previous values until the step finishes. START
+      clears DONE and ABORTED.
+    - CONTROL.ABORT (CLEAR_ERROR in the same write is obeyed first, the other bits are ignored):
+      a step in progress is dropped (ABORTED set, DONE clear, OUT/CYCLES/SPIKES as before it),
+      then the state is zeroed as by RESET_STATE; the core is idle.
     - CYCLES comes from :class:`~evoconn.spec.CycleModel` with this bus's lanes, SPIKES is the
       number of spikes fired over the K sub-steps.
-    - SLVERR (:class:`BusError`), by the spec's access rules (:func:`evoconn.spec.access`): for
-      unaligned or unmapped addresses, for a block that runs past the end of its window, and for
-      writes to read-only registers or windows (OUT, SPIKE).
+    - Every access answers (no bus error: the board-safe responses of :mod:`evoconn.spec.protocol`).
+      One the spec's access rules refuse (:func:`evoconn.spec.access`, word by word: unaligned,
+      unmapped, a write to a read-only register or window) sets ERROR|ERR_READ (the read answers
+      0) or ERROR|ERR_WRITE (the write is dropped). The first error since CLEAR_ERROR latches its
+      byte address in ERR_ADDR. A block is a sequence of single words, as on the board's MMIO.
 
     The arithmetic is :func:`evoconn.spec.numpy_env_step`, bit-exact with the oracle.
     """
@@ -83,7 +90,7 @@ class CoreModel:
             self.regs["SPEC_HASH"] = spec_hash
         if core_id is not None:
             self.regs["ID"] = core_id
-        self.regs.update(STATUS=0, CONTROL=0, CYCLES=0, SPIKES=0)
+        self.regs.update(STATUS=0, CONTROL=0, CYCLES=0, SPIKES=0, ERR_ADDR=0)
         self.mem = {name: np.zeros(w.depth, dtype=np.int64) for name, w in self.rmap.windows.items()}
         self._n = spec.n_neurons
         self._row_mask = self._row_bit_mask()
@@ -102,19 +109,24 @@ class CoreModel:
             m[-1] = (1 << (n % 32)) - 1
         return m
 
-    # --- decode: the spec's access rules (evoconn.spec.access), SLVERR as BusError ----------
-    def _decode(self, addr: int, op: str, n: int = 1) -> tuple[Register | Window, int]:
+    # --- decode: the spec's access rules (evoconn.spec.access); a refusal is reported ----------
+    def _decode(self, addr: int, op: str, n: int = 1) -> tuple[Register | Window, int] | None:
+        """The target, or ``None`` after flagging ERR_READ/ERR_WRITE for a refused single word."""
         try:
             return access(self.rmap, addr, op, n)
-        except AccessError as e:
-            raise BusError(str(e), e.addr, e.op) from None
+        except AccessError:
+            if n == 1:
+                self._flag(Status.ERR_READ if op == "read" else Status.ERR_WRITE, addr)
+            return None
 
     # --- status ---------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
         return bool(self.regs["STATUS"] & Status.BUSY)
 
-    def _flag(self, bits: Status) -> None:
+    def _flag(self, bits: Status, addr: int) -> None:
+        if not self.regs["STATUS"] & Status.ERROR:  # the first error since CLEAR_ERROR
+            self.regs["ERR_ADDR"] = addr & 0xFFFFFFFF
         self.regs["STATUS"] |= int(Status.ERROR | bits)
 
     def _tick_status(self) -> None:
@@ -131,44 +143,62 @@ class CoreModel:
     # --- Bus ------------------------------------------------------------------------------
     def read(self, addr: int) -> int:
         self.reads += 1
-        target, idx = self._decode(addr, "read")
+        return self._read_word(addr)
+
+    def _read_word(self, addr: int) -> int:
+        hit = self._decode(addr, "read")
+        if hit is None:
+            return 0
+        target, idx = hit
         if isinstance(target, Register):
             if target.name == "STATUS":
                 value = self.regs["STATUS"]
                 self._tick_status()
                 return value
             return self.regs.get(target.name, 0) & 0xFFFFFFFF
-        return int(self._read_window(target, idx, 1)[0])
+        return int(self._read_window(target, idx, 1, addr)[0])
 
     def read_block(self, addr: int, n: int) -> np.ndarray:
         self.reads += 1
-        if n == 1:
-            return np.array([self.read(addr)], dtype=np.uint32)
-        target, idx = self._decode(addr, "read", n)
-        return self._read_window(target, idx, n)
+        hit = self._decode(addr, "read", n) if n > 1 else None
+        if hit is None:  # one word, or a block the rules refuse somewhere: word by word
+            return np.array([self._read_word(addr + 4 * i) for i in range(n)], dtype=np.uint32)
+        target, idx = hit
+        return self._read_window(target, idx, n, addr)
 
     def write(self, addr: int, value: int) -> None:
         self.writes += 1
-        target, idx = self._decode(addr, "write")  # SLVERR: unmapped, or read-only
+        self._write_word(addr, value)
+
+    def _write_word(self, addr: int, value: int) -> None:
+        hit = self._decode(addr, "write")  # refused: unaligned, unmapped, or read-only
+        if hit is None:
+            return
+        target, idx = hit
         value = int(value) & 0xFFFFFFFF
         if isinstance(target, Register):  # CONTROL is the only writable register
-            self._control(value)
+            self._control(value, addr)
             return
-        self._write_window(target, idx, np.array([value], dtype=np.int64))
+        self._write_window(target, idx, np.array([value], dtype=np.int64), addr)
 
     def write_block(self, addr: int, words: np.ndarray) -> None:
         self.writes += 1
         words = np.asarray(words)
         if words.ndim != 1:
             raise ValueError(f"write_block takes a 1-D array of words, got shape {words.shape}")
-        if words.size == 1:
-            self.write(addr, int(words[0]))
+        hit = self._decode(addr, "write", words.size) if words.size > 1 else None
+        if hit is None:  # one word, or a block the rules refuse somewhere: word by word
+            for i, w in enumerate(words):
+                self._write_word(addr + 4 * i, int(w))
             return
-        target, idx = self._decode(addr, "write", words.size)  # SLVERR: unmapped, overrun, read-only
-        self._write_window(target, idx, words.astype(np.int64) & 0xFFFFFFFF)
+        target, idx = hit
+        self._write_window(target, idx, words.astype(np.int64) & 0xFFFFFFFF, addr)
 
     # --- windows --------------------------------------------------------------------------
-    def _read_window(self, w: Window, idx: int, n: int) -> np.ndarray:
+    def _read_window(self, w: Window, idx: int, n: int, addr: int) -> np.ndarray:
+        if self.busy:  # answers 0 at once, reported
+            self._flag(Status.ERR_BUSY, addr)
+            return np.zeros(n, dtype=np.uint32)
         if w.name == "STATE":
             self._sync_state_window()
         if w.name == "SPIKE":
@@ -177,9 +207,9 @@ class CoreModel:
         vals = self.mem[w.name][idx:idx + n]
         return (vals & 0xFFFFFFFF).astype(np.uint32)
 
-    def _write_window(self, w: Window, idx: int, words: np.ndarray) -> None:
+    def _write_window(self, w: Window, idx: int, words: np.ndarray, addr: int) -> None:
         if self.busy:
-            self._flag(Status.ERR_BUSY)
+            self._flag(Status.ERR_BUSY, addr)
             return
         n = words.size
         if w.name.startswith("MASK_"):
@@ -206,22 +236,32 @@ class CoreModel:
         self.mem["STATE"][:] = block.ravel() & 0xFFFFFFFF
 
     # --- control --------------------------------------------------------------------------
-    def _control(self, value: int) -> None:
-        c = Control(value & int(Control.START | Control.RESET_STATE | Control.CLEAR_ERROR))
+    def _control(self, value: int, addr: int) -> None:
+        c = Control(value & int(sum(Control)))
         if c & Control.CLEAR_ERROR:
-            self.regs["STATUS"] &= ~int(Status.ERROR | Status.ERR_BUSY | Status.ERR_NOT_LOADED)
+            self.regs["STATUS"] &= ~int(Status.ERROR | ERROR_CAUSES)
+            self.regs["ERR_ADDR"] = 0
+        if c & Control.ABORT:
+            if self.busy:  # the step is dropped: OUT, CYCLES and SPIKES keep what they held
+                self._pending = None
+                self.regs["STATUS"] = (self.regs["STATUS"] & ~int(Status.BUSY | Status.DONE)) | int(Status.ABORTED)
+            self._zero_state()
+            return
         if c & (Control.START | Control.RESET_STATE) and self.busy:
-            self._flag(Status.ERR_BUSY)
+            self._flag(Status.ERR_BUSY, addr)
             return
         if c & Control.RESET_STATE:
-            for k in self._state:
-                self._state[k][:] = 0
-            self._i_in[:] = 0
+            self._zero_state()
         if c & Control.START:
             if not self.regs["STATUS"] & Status.LOADED:
-                self._flag(Status.ERR_NOT_LOADED)
+                self._flag(Status.ERR_NOT_LOADED, addr)
                 return
             self._start()
+
+    def _zero_state(self) -> None:
+        for k in self._state:
+            self._state[k][:] = 0
+        self._i_in[:] = 0
 
     def masks(self) -> dict[str, np.ndarray]:
         """The masks the windows hold, in the paper's orientation, (1, ...) batch of one."""
@@ -256,7 +296,7 @@ class CoreModel:
             "cycles": self.cycle_model.env_step_cycles(prev_spikes, fired),
             "spikes": sum(fired),
         }
-        self.regs["STATUS"] = (self.regs["STATUS"] | int(Status.BUSY)) & ~int(Status.DONE)
+        self.regs["STATUS"] = (self.regs["STATUS"] | int(Status.BUSY)) & ~int(Status.DONE | Status.ABORTED)
         self._busy_left = self.busy_polls
 
     def _finish(self) -> None:

@@ -93,12 +93,15 @@ class RtlSession:
         Wall-clock seconds :class:`RegisterCore` waits for DONE (simulation is slow; generous).
     start_timeout:
         Seconds to wait for the simulator (and a first build of the Verilog) to connect.
+    fault:
+        Test only: build the core with this deliberate fault (:data:`evoconn.hw.core.FAULTS`).
     """
 
     def __init__(self, spec: Spec, lanes: int | None = None, *, sim: str = "icarus", pauses: float = 0.0,
                  seed: int = 0, record: str | os.PathLike | None = None, verify: bool = False,
-                 timeout: float = 60.0, start_timeout: float = 600.0):
+                 timeout: float = 60.0, start_timeout: float = 600.0, fault: str | None = None):
         self.spec = spec
+        self.fault = fault
         self.lanes = default_lanes(spec) if lanes is None else int(lanes)
         self.sim = sim
         self.pauses = float(pauses)
@@ -136,7 +139,8 @@ class RtlSession:
         def simulate() -> None:
             try:
                 self._run_result = runner.run_cocotb(
-                    self.spec, self.lanes, sim=self.sim, testcase=TESTCASE, test_module=TEST_MODULE,
+                    self.spec, self.lanes, sim=self.sim, fault=self.fault, testcase=TESTCASE,
+                    test_module=TEST_MODULE,
                     extra_env={"EVOCONN_HOST_SESSION": json.dumps(cfg)}, seed=self.seed,
                     log_file=self.log_file)
             except BaseException as e:  # a build failure: reported by start() or close()

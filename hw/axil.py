@@ -5,6 +5,11 @@ register whenever it is free, in either order and in different cycles, so a mast
 backpressure or pause on any channel. Once both halves of a write are held (and no response is
 waiting), the write is offered on the internal bus until the register file acknowledges it;
 reads likewise. All AXI outputs are registered or depend on registered state only.
+
+The target answers as soon as the register file acknowledges, with SLVERR where the register file
+raises ``w_err``/``r_err``. The evoconn core ties both low and acknowledges every access within a
+bounded number of cycles (the board-safe responses of :mod:`evoconn.spec.protocol`): on a Zynq an
+SLVERR is a SIGBUS for the host and an unanswered read stalls the ARM.
 """
 
 from __future__ import annotations

@@ -267,17 +267,27 @@ async def test_model(dut):
     assert not tb.sb.mismatches, tb.sb.summary()
 
 
-async def _expect_error(coro, what: str) -> None:
+async def _expect_refused(tb: EvoconnTB, coro, what: str, addr: int, bit: Status) -> None:
+    """The access answers OKAY (a bus error would raise BusError), reads 0 if it is a read, and is
+    reported: STATUS = ERROR | ``bit`` (LOADED aside), ERR_ADDR = ``addr``; then CLEAR_ERROR."""
     try:
-        await coro
-    except BusError:
-        return
-    raise AssertionError(f"{what}: answered OKAY, expected an error response (SLVERR/DECERR)")
+        value = await coro
+    except BusError as e:
+        raise AssertionError(f"{what}: answered an error response; the core must answer OKAY ({e})") from None
+    if value is not None:
+        assert int(value) == 0, f"{what}: a refused read answered 0x{int(value):x}, expected 0"
+    status = await tb.reg("STATUS") & ~int(Status.LOADED)
+    assert status == Status.ERROR | bit, f"{what}: STATUS 0x{status:x}, expected 0x{int(Status.ERROR | bit):x}"
+    err_addr = await tb.reg("ERR_ADDR")
+    assert err_addr == addr, f"{what}: ERR_ADDR 0x{err_addr:x}, expected 0x{addr:x}"
+    await tb.control(Control.CLEAR_ERROR)
+    assert await tb.reg("ERR_ADDR") == 0, f"{what}: CLEAR_ERROR left ERR_ADDR set"
 
 
 @cocotb.test()
 async def test_protocol(dut):
-    """Bus errors, refused writes while busy, START with nothing loaded."""
+    """Refused accesses (OKAY, reported in STATUS and ERR_ADDR), refused writes while busy, START
+    with nothing loaded."""
     spec, lanes, cases, meta = load_cases(Path(os.environ["EVOCONN_SIM_CASES"]))
     tb = EvoconnTB(dut, pauses=meta["pauses"], idle=meta["pauses"], seed=meta["seed"] + 1)
     await tb.reset()
@@ -296,17 +306,17 @@ async def test_protocol(dut):
     await tb.control(Control.CLEAR_ERROR)
     assert await tb.reg("STATUS") == 0, "CLEAR_ERROR left bits set"
 
-    # unmapped addresses, and writes to read-only ones, answer an error
+    # unmapped addresses, and writes to read-only ones, answer OKAY and are reported
     rng = np.random.default_rng(meta["seed"])
     unmapped = [a for a in range(0, rmap.size, 4) if rmap.decode(a) is None]
     picks = sorted(set(rng.choice(unmapped, size=min(24, len(unmapped)), replace=False).tolist())
                    | {unmapped[0], unmapped[-1]})
     for a in picks:
-        await _expect_error(tb.bus.read(a), f"read of unmapped 0x{a:x}")
-        await _expect_error(tb.bus.write(a, 0x5A5A5A5A), f"write to unmapped 0x{a:x}")
-    for name in ("ID", "STATUS", "N_NEURONS", "CYCLES"):
-        await _expect_error(tb.bus.write(tb.addr(name), 0), f"write to read-only {name}")
-    await _expect_error(tb.bus.write(tb.addr("OUT"), 1), "write to read-only OUT")
+        await _expect_refused(tb, tb.bus.read(a), f"read of unmapped 0x{a:x}", a, Status.ERR_READ)
+        await _expect_refused(tb, tb.bus.write(a, 0x5A5A5A5A), f"write to unmapped 0x{a:x}", a, Status.ERR_WRITE)
+    for name in ("ID", "STATUS", "N_NEURONS", "CYCLES", "ERR_ADDR", "OUT"):
+        await _expect_refused(tb, tb.bus.write(tb.addr(name), 1), f"write to read-only {name}", tb.addr(name),
+                              Status.ERR_WRITE)
     # the STATE words other than v take a write (OKAY) and ignore it; v takes it
     await tb.control(Control.RESET_STATE)
     for word in (1, 2, 3, len(STATE_FIELDS) * (spec.n_neurons - 1) + 1):

@@ -67,12 +67,13 @@ def test_hash_is_stable_and_sensitive():
 
 def test_hash_is_pinned():
     """The default spec's hash is part of every bitstream and checkpoint: changing it is a
-    deliberate act (bump ARITHMETIC_VERSION and update this value)."""
+    deliberate act (bump ARITHMETIC_VERSION or CORE_VERSION and update this value)."""
     assert Spec().canonical_json().startswith('{"arithmetic":"evoconn-int-1"')
     assert Spec().hash == PINNED_DEFAULT_HASH
 
 
-PINNED_DEFAULT_HASH = "00688153e09e8ea857d90e68a443bdab90b746db503612757065a5283fa7a9e8"
+# 1.1 (the board-safe bus) changed CORE_VERSION, which the hash covers
+PINNED_DEFAULT_HASH = "b97cc6f9fb6b7e830329704fb9aaf3096665d11f2a4fc4e666c30b6912b30f5b"
 
 
 @pytest.mark.parametrize("leak", [(4, 5), (5, 6), (1, 2), (3, 7)])
@@ -281,7 +282,7 @@ def test_identity_check_reads_in_order_and_stops_at_the_first_bad_value():
         S.identify(regs.read, spec)
     assert regs.log == ["ID"]
     regs = _Regs(spec, VERSION=2 << 16)
-    with pytest.raises(S.IdentityMismatch, match=r"core VERSION 2\.0 has another register map than this host \(1\.0\)"):
+    with pytest.raises(S.IdentityMismatch, match=r"core VERSION 2\.0 has another register map than this host \(1\.1\)"):
         S.identify(regs.read, spec)
     assert regs.log == ["ID", "VERSION"]
 
@@ -312,3 +313,22 @@ def test_identity_check_drives_the_same_over_an_awaitable_bus():
     found = asyncio.run(S.identify_async(read, spec))
     assert found == S.identify(_Regs(spec, lanes=4).read, spec)
     assert regs.log == IDENTITY_READS
+
+
+def test_board_safe_protocol_registers_and_bound():
+    """Core 1.1: ERR_ADDR after the 1.0 registers (whose offsets are unchanged), STATUS and CONTROL
+    wide enough for every bit, the error causes, and the response bound's terms."""
+    assert S.CORE_VERSION == (1 << 16) | 1
+    assert S.REGISTER_OFFSETS["ERR_ADDR"] == 0x38 and S.REGISTER_OFFSETS["ROW_WORDS"] == 0x34
+    rmap = Spec(n_neurons=64).register_map(4)
+    assert max(f.value for f in S.Status).bit_length() == rmap.registers["STATUS"].width == 12
+    assert max(f.value for f in S.Control).bit_length() == rmap.registers["CONTROL"].width == 4
+    assert rmap.registers["ERR_ADDR"].access is S.Access.RO and rmap.registers["ERR_ADDR"].reset == 0
+    assert S.ERROR_CAUSES == (S.Status.ERR_BUSY | S.Status.ERR_NOT_LOADED | S.Status.ERR_READ
+                              | S.Status.ERR_WRITE)
+    assert not S.ERROR_CAUSES & (S.Status.BUSY | S.Status.DONE | S.Status.ERROR | S.Status.LOADED
+                                 | S.Status.ABORTED)
+    # the clear: N / lanes cycles, plus the write's latency and one cycle to leave the state
+    assert S.response_bound(Spec(n_neurons=64), 4) == 16 + S.WRITE_LATENCY + 1
+    assert S.response_bound(Spec(n_neurons=8), 8) == max(S.READ_LATENCY, 1 + S.WRITE_LATENCY + 1)
+    assert S.response_bound(Spec(n_neurons=4096, obs_dim=8, act_dim=2), 1) == 4098

@@ -16,7 +16,8 @@ its own module:
 ``model``          the vectorized numpy model: :func:`numpy_env_step`
 ``packing``        mask rows as 32-bit words: :func:`pack_rows`, :func:`unpack_rows`, ``mask_rows``
 ``regmap``         the register map: :class:`RegisterMap`, :class:`Status`, :class:`Control`, ...
-``protocol``       the register protocol: :func:`access` (decode with the access rules, SLVERR),
+``protocol``       the register protocol: :func:`access` (decode with the access rules), the board-safe
+                   responses (:func:`response_bound`),
                    :func:`identity_check` (ID, VERSION, SPEC_HASH against the expected spec)
 ``cycles``         the cycle model, the RTL's timing contract: :class:`CycleModel`
 ``prng``           (to come) the counter-based PRNG the on-chip sampler shares with the host
@@ -56,7 +57,9 @@ from evoconn.spec.oracle import State, oracle_env_step, oracle_init_state
 from evoconn.spec.packing import mask_rows as mask_rows
 from evoconn.spec.packing import pack_rows, unpack_rows
 from evoconn.spec.protocol import (
+    READ_LATENCY,
     SIZE_REGISTERS,
+    WRITE_LATENCY,
     AccessError,
     Identity,
     IdentityMismatch,
@@ -64,8 +67,10 @@ from evoconn.spec.protocol import (
     identify,
     identify_async,
     identity_check,
+    response_bound,
 )
 from evoconn.spec.regmap import (
+    ERROR_CAUSES,
     REGISTER_LAYOUT,
     REGISTER_OFFSETS,
     Access,
@@ -85,9 +90,12 @@ __all__ = [
     "CORE_ID",
     "CORE_VERSION",
     "DEFAULT_LANES",
+    "ERROR_CAUSES",
+    "READ_LATENCY",
     "REGISTER_LAYOUT",
     "REGISTER_OFFSETS",
     "SIZE_REGISTERS",
+    "WRITE_LATENCY",
     "Access",
     "AccessError",
     "Control",
@@ -110,5 +118,6 @@ __all__ = [
     "oracle_init_state",
     "numpy_env_step",
     "pack_rows",
+    "response_bound",
     "unpack_rows",
 ]

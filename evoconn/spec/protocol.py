@@ -1,12 +1,38 @@
 """The register protocol, described once: what an address answers, and how a host knows the core.
 
-Two rules that every driver and every model of the core follow:
+Three rules that every driver and every model of the core follow:
 
 - **Access** (:func:`access`): what ``n`` consecutive words at a byte address hit, for a read or
   a write. An unaligned or unmapped address, a block that runs past the end of its window, and a
-  write to a read-only register or window answer SLVERR, here :class:`AccessError` with the
-  message every bus shows. The in-memory core model (:class:`evoconn.host.core_model.CoreModel`)
-  decodes with it; the RTL decodes the same :class:`~evoconn.spec.RegisterMap`.
+  write to a read-only register or window are refused, here :class:`AccessError` with the
+  message that names the refusal. The in-memory core model
+  (:class:`evoconn.host.core_model.CoreModel`) decodes with it; the RTL decodes the same
+  :class:`~evoconn.spec.RegisterMap`.
+- **Board-safe responses** (core version 1.1). On a Zynq an AXI SLVERR on the GP port reaches the
+  ARM as an external abort (SIGBUS in Python), and an AXI read that is never answered stalls the
+  processor for good. So the core never answers SLVERR and never holds a response:
+
+  * every read and write answers OKAY within :func:`response_bound` clock cycles of its address
+    (and, for a write, its data) being accepted, whatever the address and whatever the core is
+    doing, provided the master is ready for the response;
+  * a refused access (the access rules above, word by word: a block is a sequence of single
+    words) sets STATUS.ERROR with ERR_READ (the read answers 0) or ERR_WRITE (the write is
+    dropped);
+  * while BUSY, a window read answers 0 at once, and a window write, START or RESET_STATE is
+    dropped; each sets ERROR | ERR_BUSY. Registers read their live values at any time;
+  * the byte address of the first access that sets ERROR after a CLEAR_ERROR (or a hardware
+    reset) is latched in ERR_ADDR (CONTROL's own offset for START/RESET_STATE while busy or START
+    with nothing loaded); later errors add their cause bits but keep ERR_ADDR. If a read and a
+    write set ERROR in the same clock cycle, the write's address is the one latched.
+    CLEAR_ERROR clears ERROR, the cause bits and ERR_ADDR;
+  * CONTROL.ABORT, at any time, stops an env step (or a clear) in progress and then zeroes the
+    neuron state as RESET_STATE does (masks and OBS kept); its write response comes when the core
+    is idle again, within :func:`response_bound`. An aborted step sets STATUS.ABORTED and leaves
+    DONE clear; OUT, CYCLES and SPIKES hold whatever the step had reached. CLEAR_ERROR in the same
+    write is obeyed first; the other bits are ignored.
+
+  A host therefore detects every mistake by reading STATUS (as :class:`RegisterCore` does after
+  every upload and every step) and gets out of a core that never finishes with ABORT.
 - **Identity** (:func:`identity_check`): before anything else a host reads ID, VERSION,
   SPEC_HASH, the sizes and LANES, at offsets that are the same for every spec
   (:data:`~evoconn.spec.regmap.REGISTER_OFFSETS`), and checks them against the spec it expects.
@@ -28,7 +54,9 @@ from evoconn.spec.regmap import REGISTER_OFFSETS, Access, Register, RegisterMap,
 from evoconn.spec.sizes import CORE_ID, CORE_VERSION, Spec
 
 __all__ = [
+    "READ_LATENCY",
     "SIZE_REGISTERS",
+    "WRITE_LATENCY",
     "AccessError",
     "Identity",
     "IdentityMismatch",
@@ -36,6 +64,7 @@ __all__ = [
     "identify",
     "identify_async",
     "identity_check",
+    "response_bound",
 ]
 
 
@@ -77,6 +106,27 @@ def access(rmap: RegisterMap, addr: int, op: str, n: int = 1) -> tuple[Register 
     if op == "write" and target.access == Access.RO:
         raise AccessError(f"SLVERR: write to read-only {target.name} at 0x{addr:x}", addr, op)
     return target, idx
+
+
+# =====================================================================================
+# Board-safe responses: how long any access may take
+# =====================================================================================
+
+#: Clock edges from the AR handshake to the first edge after which RVALID is high, for every read
+#: (busy or not, mapped or not, refused or not).
+READ_LATENCY = 2
+#: Clock edges from the handshake of a write's address and data (the later one) to the first edge
+#: after which BVALID is high, for every write but RESET_STATE and ABORT.
+WRITE_LATENCY = 1
+
+
+def response_bound(spec: Spec, lanes: int) -> int:
+    """The most clock edges any access takes, counted as for :data:`READ_LATENCY`, with the
+    master ready for the response (RREADY/BREADY high): a RESET_STATE or ABORT write holds its
+    response while the core clears the state, ``N / lanes`` cycles, and one cycle to enter the
+    clear, then answers as any write; a read takes :data:`READ_LATENCY`, any other write
+    :data:`WRITE_LATENCY`. At 100 MHz the largest core (N = 4096, lanes = 1) answers within 41 us."""
+    return max(READ_LATENCY, spec.n_neurons // lanes + WRITE_LATENCY + 1)
 
 
 # =====================================================================================

@@ -22,8 +22,15 @@ class Status(enum.IntFlag):
     DONE = 1 << 1  #: the last env step finished; cleared by START
     ERROR = 1 << 2  #: sticky; cleared by CONTROL.CLEAR_ERROR
     LOADED = 1 << 3  #: a mask word was written since the last hardware reset
-    ERR_BUSY = 1 << 8  #: a write (window or START) arrived while busy and was dropped
+    ABORTED = 1 << 4  #: CONTROL.ABORT stopped an env step (DONE stays clear); cleared by START
+    ERR_BUSY = 1 << 8  #: a window access, START or RESET_STATE arrived while busy: dropped (a read answers 0)
     ERR_NOT_LOADED = 1 << 9  #: START with no mask written since reset; nothing ran
+    ERR_READ = 1 << 10  #: a read of an unaligned or unmapped address; it answered 0 (OKAY)
+    ERR_WRITE = 1 << 11  #: a write to an unaligned, unmapped or read-only address; dropped (OKAY)
+
+
+#: The error bits: each sets ERROR too, and CONTROL.CLEAR_ERROR clears them all (and ERR_ADDR).
+ERROR_CAUSES = Status.ERR_BUSY | Status.ERR_NOT_LOADED | Status.ERR_READ | Status.ERR_WRITE
 
 
 class Control(enum.IntFlag):
@@ -31,7 +38,8 @@ class Control(enum.IntFlag):
 
     START = 1 << 0  #: run one env step on the observation window
     RESET_STATE = 1 << 1  #: zero v, I_syn, rate, I_in and spikes (masks and OBS are kept)
-    CLEAR_ERROR = 1 << 2  #: clear ERROR and its cause bits
+    CLEAR_ERROR = 1 << 2  #: clear ERROR, its cause bits and ERR_ADDR
+    ABORT = 1 << 3  #: stop an env step or clear in progress, then zero the state as RESET_STATE does
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +96,8 @@ REGISTER_LAYOUT: tuple[tuple[str, int, int, Access, str], ...] = (
     ("ID", 0x00, 32, Access.RO, "constant CORE_ID, 'EVOC'"),
     ("VERSION", 0x04, 32, Access.RO, "CORE_VERSION: major << 16 | minor"),
     ("SPEC_HASH", 0x08, 32, Access.RO, "first 32 bits of the spec's SHA-256"),
-    ("STATUS", 0x0C, 10, Access.RO, "Status bits"),
-    ("CONTROL", 0x10, 3, Access.WO, "Control bits, write 1 to act, reads 0"),
+    ("STATUS", 0x0C, 12, Access.RO, "Status bits"),
+    ("CONTROL", 0x10, 4, Access.WO, "Control bits, write 1 to act, reads 0"),
     ("N_NEURONS", 0x14, 16, Access.RO, "N"),
     ("N_EXC", 0x18, 16, Access.RO, "excitatory neurons"),
     ("OBS_DIM", 0x1C, 16, Access.RO, "d"),
@@ -99,6 +107,8 @@ REGISTER_LAYOUT: tuple[tuple[str, int, int, Access, str], ...] = (
     ("CYCLES", 0x2C, 32, Access.RO, "clock cycles of the last env step, START to DONE"),
     ("SPIKES", 0x30, 16, Access.RO, "spikes fired during the last env step"),
     ("ROW_WORDS", 0x34, 16, Access.RO, "32-bit words per mask row, ceil(N/32)"),
+    ("ERR_ADDR", 0x38, 32, Access.RO, "byte address of the first access that set ERROR since "
+                                      "CLEAR_ERROR (or reset); 0 while ERROR is clear"),
 )
 
 #: Byte offset of every register, the same for every spec (see :data:`REGISTER_LAYOUT`).
@@ -109,9 +119,11 @@ class RegisterMap:
     """The core's AXI4-Lite register map, derived from a :class:`Spec`.
 
     Byte addresses, 32-bit data. Registers occupy 0x000-0x0FF; each window is aligned to a power
-    of two at least its size, in the order listed, after 0x100. Reads of an unaligned address or
-    one that is neither a register nor inside a window, and writes to such an address or to a
-    read-only one, answer SLVERR (:func:`evoconn.spec.access` states the rules).
+    of two at least its size, in the order listed, after 0x100. Every access answers OKAY within a
+    bounded number of cycles (:func:`evoconn.spec.protocol.response_bound`); one that the access
+    rules refuse (:func:`evoconn.spec.access`: unaligned, unmapped, a write to a read-only
+    register or window) is reported in STATUS (ERROR with ERR_READ or ERR_WRITE) and ERR_ADDR
+    instead of a bus error: a refused read answers 0, a refused write is dropped.
 
     A hardware reset returns the registers to their reset values and clears STATUS (LOADED
     included); it does not clear the memories (masks, neuron state), so the host issues

@@ -22,7 +22,11 @@ ARITHMETIC_VERSION = "evoconn-int-1"
 #: The core's ID register: ASCII "EVOC".
 CORE_ID = 0x45564F43
 #: The core's VERSION register: major << 16 | minor. Major changes break the register map.
-CORE_VERSION = (1 << 16) | 0
+#: 1.1: the board-safe bus (every access answers OKAY in bounded time; refused accesses set
+#: STATUS.ERR_READ/ERR_WRITE and ERR_ADDR instead of SLVERR; window reads while busy answer at
+#: once; CONTROL.ABORT, STATUS.ABORTED). The offsets of 1.0 are unchanged, hence a minor bump; it
+#: changes every spec hash, since the hash covers CORE_VERSION.
+CORE_VERSION = (1 << 16) | 1
 #: Neuron updates per clock when none is named: an implementation parameter, not part of the hash.
 DEFAULT_LANES = 16
 

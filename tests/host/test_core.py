@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from evoconn.host.bus import FakeBus
 from evoconn.host.core import (
-    BusError,
     Core,
     CoreFault,
     CoreTimeout,
@@ -117,15 +116,41 @@ def test_identity_checks():
         RegisterCore(FakeBus(arith))
 
 
-def test_timeout_dumps_status_and_cycles():
+def test_timeout_reports_status_and_cycles_then_aborts_and_the_next_episode_is_exact():
+    bus, core = make(busy_polls=None, timeout=0.05)  # a core that never finishes
+    rng = np.random.default_rng(0)
+    masks = random_masks(SMALL, rng)
+    core.load_masks(masks)
+    core.reset_state()
+    with pytest.raises(CoreTimeout, match=r"STATUS = BUSY\|LOADED \(0x9\), CYCLES = 0\. Aborted") as e:
+        core.step(np.zeros(SMALL.obs_dim, np.int32))
+    assert e.value.aborted and e.value.status == Status.BUSY | Status.LOADED and e.value.cycles == 0
+    assert core.status() == Status.LOADED | Status.ABORTED  # idle, no error, no DONE
+    # the core is usable: the next episode equals the oracle
+    bus.busy_polls = 2
+    core.reset_state()
+    st = oracle_init_state(SMALL)
+    for _ in range(5):
+        x = random_xq(SMALL, rng, extreme=True)
+        st, want = oracle_env_step(SMALL, masks, st, x.tolist())
+        np.testing.assert_array_equal(core.step(x), np.asarray(want, np.int32))
+    assert core.status() == Status.LOADED | Status.DONE  # START cleared ABORTED
+
+
+def test_accesses_while_busy_are_dropped_and_reported():
     bus, core = make(busy_polls=None, timeout=0.05)
     core.load_masks(random_masks(SMALL, np.random.default_rng(0)))
-    with pytest.raises(CoreTimeout, match=r"STATUS = BUSY\|LOADED \(0x9\), CYCLES = 0"):
-        core.step(np.zeros(SMALL.obs_dim, np.int32))
-    # a write while busy is dropped and flagged; the fault names the flags
-    with pytest.raises(CoreFault, match="ERR_BUSY") as e:
+    bus.write(bus.rmap.registers["CONTROL"].offset, 1)  # START; never finishes
+    out = bus.rmap.windows["OUT"].offset
+    assert bus.read(out) == 0  # a window read answers 0 at once
+    assert bus.regs["ERR_ADDR"] == out
+    # a mask write while busy is dropped and flagged; the fault names the flags and ERR_ADDR
+    with pytest.raises(CoreFault, match=f"ERR_BUSY.*first at address 0x{out:x}") as e:
         core.load_masks(random_masks(SMALL, np.random.default_rng(1)))
     assert e.value.status & Status.ERR_BUSY
+    assert core.abort() == Status.LOADED | Status.ABORTED | Status.ERROR | Status.ERR_BUSY
+    core.clear_error()
+    assert core.status() == Status.LOADED | Status.ABORTED and bus.regs["ERR_ADDR"] == 0
 
 
 def test_start_with_nothing_loaded():
@@ -137,20 +162,31 @@ def test_start_with_nothing_loaded():
     assert not core.status() & Status.ERROR
 
 
-def test_bus_errors_for_unmapped_and_read_only():
+def test_refused_accesses_answer_and_are_reported():
+    """No bus error: a refused read answers 0, a refused write is dropped, STATUS says which and
+    ERR_ADDR keeps the first address until CLEAR_ERROR; the host's next check raises CoreFault."""
     bus, core = make()
     out = bus.rmap.windows["OUT"].offset
-    with pytest.raises(BusError, match="read-only OUT"):
-        bus.write(out, 1)
-    with pytest.raises(BusError, match="read-only ID"):
-        bus.write(0, 1)
-    with pytest.raises(BusError, match="unmapped address 0xfc"):
-        bus.read(0xFC)
-    with pytest.raises(BusError, match="unmapped"):
-        bus.read(2)
+    cases = [("write", out, Status.ERR_WRITE), ("write", 0, Status.ERR_WRITE),
+             ("read", 0xFC, Status.ERR_READ), ("read", 2, Status.ERR_READ)]
+    for op, addr, bit in cases:
+        before = bus.mem["OUT"].copy()
+        assert (bus.write(addr, 1) if op == "write" else bus.read(addr)) in (None, 0)
+        assert bus.regs["STATUS"] == Status.ERROR | bit and bus.regs["ERR_ADDR"] == addr, (op, addr)
+        assert bus.regs["ID"] == CORE_ID
+        np.testing.assert_array_equal(bus.mem["OUT"], before)
+        bus.read(0xFC)  # a second error keeps the first address
+        assert bus.regs["ERR_ADDR"] == addr
+        core.clear_error()
+        assert bus.regs["STATUS"] == 0 and bus.regs["ERR_ADDR"] == 0
+    # a block is a sequence of words: the ones inside OBS land, the first word past it is refused
     obs = bus.rmap.windows["OBS"]
-    with pytest.raises(BusError, match="crosses the end of OBS|unmapped"):
-        bus.write_block(obs.offset, np.zeros(obs.depth + 1, np.uint32))
+    bus.write_block(obs.offset, np.arange(1, obs.depth + 2, dtype=np.uint32))
+    np.testing.assert_array_equal(bus.read_block(obs.offset, obs.depth), np.arange(1, obs.depth + 1))
+    assert bus.regs["STATUS"] == Status.ERROR | Status.ERR_WRITE
+    assert bus.regs["ERR_ADDR"] == obs.offset + 4 * obs.depth
+    with pytest.raises(CoreFault, match=f"ERR_WRITE.*dropped, first at address 0x{obs.offset + 4 * obs.depth:x}"):
+        core.load_masks(random_masks(SMALL, np.random.default_rng(0)))
 
 
 def test_host_side_argument_checks():
