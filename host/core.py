@@ -423,13 +423,16 @@ class RegisterCore:
         self._write(self._control, int(Control.START))
         deadline = t1 + self.timeout
         while True:
+            # the clock is read before STATUS, so the read that decides a timeout comes after the
+            # deadline: a host paused past it (a loaded machine) still sees a core that finished
+            expired = time.perf_counter() > deadline
             value = self._read(self._status)
             st.polls += 1
             if value & Status.ERROR:
                 raise self._fault(value, f"env step {st.steps}")
             if value & Status.DONE and not value & Status.BUSY:
                 break
-            if time.perf_counter() > deadline:
+            if expired:
                 raise self._timed_out(value)
         t2 = time.perf_counter()
         words = self._read_block(self._win["OUT"].offset, self.spec.act_dim)

@@ -59,8 +59,8 @@ class CoreModel:
     - CONTROL: CLEAR_ERROR clears ERROR, ERR_BUSY and ERR_NOT_LOADED first; then RESET_STATE zeroes
       v, isyn, rate, i_in and spikes (masks and OBS are kept); then START runs one env step.
       START with nothing loaded sets ERROR|ERR_NOT_LOADED and runs nothing.
-    - Busy: after START the core is BUSY for ``busy_polls`` reads of STATUS (0: DONE on the first
-      read; ``None``: forever, a hung core, as the RTL's ``fault='hang'``). While busy, a window
+    - Busy: after START the core is BUSY for ``busy_polls + 1`` reads of STATUS (0: BUSY once, DONE
+      on the next read; ``None``: forever, a hung core, as the RTL's ``fault='hang'``). While busy, a window
       read answers 0 and a window write, START or RESET_STATE is dropped; each sets
       ERROR|ERR_BUSY. CYCLES and SPIKES keep their previous values until the step finishes. START
       clears DONE and ABORTED.

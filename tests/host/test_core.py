@@ -137,6 +137,34 @@ def test_timeout_reports_status_and_cycles_then_aborts_and_the_next_episode_is_e
     assert core.status() == Status.LOADED | Status.DONE  # START cleared ABORTED
 
 
+def test_a_host_paused_past_the_deadline_still_sees_the_core_finish():
+    """The read that decides a timeout comes after the deadline: a host descheduled between two
+    polls (a loaded machine) must not report a core that finished meanwhile as hung."""
+    import time
+
+    bus, core = make(busy_polls=0, timeout=0.05)  # BUSY on the first poll, DONE on the next
+    rng = np.random.default_rng(1)
+    masks = random_masks(SMALL, rng)
+    core.load_masks(masks)
+    core.reset_state()
+    status = core._status
+    read = bus.read
+    paused = []
+
+    def paused_read(addr):
+        value = read(addr)
+        if addr == status and value & Status.BUSY and not paused:
+            paused.append(value)
+            time.sleep(0.2)  # paused past the deadline right after seeing BUSY
+        return value
+
+    bus.read = paused_read
+    x = random_xq(SMALL, rng)
+    _, want = oracle_env_step(SMALL, masks, oracle_init_state(SMALL), x.tolist())
+    np.testing.assert_array_equal(core.step(x), np.asarray(want, np.int32))
+    assert paused and core.stats.polls == 2
+
+
 def test_accesses_while_busy_are_dropped_and_reported():
     bus, core = make(busy_polls=None, timeout=0.05)
     core.load_masks(random_masks(SMALL, np.random.default_rng(0)))
