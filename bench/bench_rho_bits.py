@@ -65,8 +65,6 @@ def ram_table(bits_list: list[int]) -> list[dict]:
     entries = {k: math.prod(v) for k, v in s.mask_shapes.items()}
     out = []
     for b in bits_list:
-        if b == 0:
-            continue
         per_word = 36 // b
         bram = sum(math.ceil(math.ceil(e / per_word) / 1024) for e in entries.values())
         out.append({"bits": b, "max_prob_error": 2.0 ** -(b + 1), "min_rho_q_at_clip": round(1e-3 * 2 ** b),
@@ -89,17 +87,27 @@ def main(argv=None) -> int:
     log_path = RESULTS / f"{args.tag}.jsonl"
     t0 = time.perf_counter()
     load_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    # an interrupted run resumes: the (rule, seed) runs already complete in the log are kept
+    done: dict[tuple[int, int], list[dict]] = {}
+    if log_path.exists():
+        for line in log_path.read_text().splitlines():
+            r = json.loads(line)
+            done.setdefault((r["bits"], r["seed"]), []).append(r)
+    done = {k: v for k, v in done.items() if len(v) == args.generations}
     rows = []
     with log_path.open("w") as log:
+        for v in done.values():
+            log.write("".join(json.dumps(r) + "\n" for r in v))
         for bits in args.bits:
-            t = trainer(args, bits)
+            todo = [seed for seed in args.seeds if (bits, seed) not in done]
+            t = trainer(args, bits) if todo else None
             for seed in args.seeds:
-                rows += run_one(args, t, bits, seed, log)
+                rows += done[(bits, seed)] if seed not in todo else run_one(args, t, bits, seed, log)
     total = time.perf_counter() - t0
     load_after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     cmd = "python bench/bench_rho_bits.py " + " ".join(sys.argv[1:] if argv is None else argv)
     res = {"command": cmd, "config": vars(args), "total_s": total, "uptime_before": load_before,
-           "uptime_after": load_after, "rows": rows, "ram": ram_table(args.bits)}
+           "uptime_after": load_after, "rows": rows, "ram": ram_table([10, 12, 16, 18])}
     (RESULTS / f"{args.tag}.json").write_text(json.dumps(res, indent=1) + "\n")
     log_path.unlink()
     report(res, args)
