@@ -3,7 +3,7 @@
 No JAX: this runs on the board (Python 3.10, numpy 1.26), so that ``train-core`` can train there.
 The same functions as the JAX module: :func:`init`, :func:`ask`, :func:`eval_masks`, :func:`tell`,
 over an :class:`ECState` of numpy arrays. One update, for n members with masks θ_i (regenerated
-from their keys by :mod:`evoconn.prng`, or given) and fitness F_i::
+from their keys by :mod:`evoconn.spec.prng`, or given) and fitness F_i::
 
     rank_i = position of F_i (as float32) in a stable ascending sort (ties by index)
     num    = 2 Σ_i rank_i θ_i − (n − 1) Σ_i θ_i                     (integers, exact)
@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from evoconn import prng
+from evoconn.spec import prng
 
 __all__ = ["ECParams", "ECState", "adam_step", "ask", "bias_tables", "centered_ranks", "eval_masks",
            "gradient_numerator", "init", "max_members", "ranks", "tell"]

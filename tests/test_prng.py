@@ -1,7 +1,7 @@
-"""The PRNG and the sampling rule (evoconn.prng) and the numpy EC, without JAX (runs on the board).
+"""The PRNG and the sampling rule (evoconn.spec.prng) and the numpy EC, without JAX (runs on the board).
 
 ``Independent`` below is a second implementation in plain Python integers, written from the text
-of docs/spec.md ("Random numbers and mask sampling") without using evoconn.prng.
+of docs/spec.md ("Random numbers and mask sampling") without using evoconn.spec.prng.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from evoconn import ec_numpy as ecn
-from evoconn import prng
+from evoconn.spec import prng
 from evoconn.spec import Spec
 
 M32 = 0xFFFFFFFF

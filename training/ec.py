@@ -6,7 +6,7 @@ probabilities are a dict of leaves ``{"mask_in", "mask_h", "mask_out"}`` (any di
 works), each entry the probability that the connection exists.
 
 Members are identified by keys (seeds): :func:`member_keys` draws member i's key from the
-generation key, and its masks are the integer rule of :mod:`evoconn.prng` (Threefry-2x32, here
+generation key, and its masks are the integer rule of :mod:`evoconn.spec.prng` (Threefry-2x32, here
 JAX's own ``jax.extend.random.threefry_2x32``; a bit is ``(word >> (32 - b)) < rint(ρ 2**b)``),
 so what the trainer scores is what the host or the core regenerates from the same key.
 :func:`tell` takes the members' keys (and regenerates their masks) or their masks.
@@ -32,7 +32,8 @@ import numpy as np
 from flax import struct
 from jax.extend.random import threefry_2x32
 
-from evoconn import ec_numpy, prng
+from evoconn import ec_numpy
+from evoconn.spec import prng
 
 __all__ = ["AdamState", "ECParams", "ECState", "ask", "centered_ranks", "eval_masks", "from_numpy", "init",
            "mask_words", "member_keys", "ordered_sum", "sample", "tell", "to_numpy"]
@@ -43,7 +44,7 @@ Tree = dict[str, jax.Array]
 @struct.dataclass
 class ECParams:
     """EC hyperparameters; the defaults are the paper's. ``rho_bits`` is b of the sampling rule
-    (:data:`evoconn.prng.RHO_BITS`); ``None`` samples ``uniform < ρ`` in float32 from the same
+    (:data:`evoconn.spec.prng.RHO_BITS`); ``None`` samples ``uniform < ρ`` in float32 from the same
     random words instead (for comparisons only: the host and the core sample with b bits)."""
 
     lr: float = struct.field(pytree_node=False, default=0.15)
@@ -99,13 +100,13 @@ def _block(key: jax.Array, x0: jax.Array, x1: int) -> tuple[jax.Array, jax.Array
 
 
 def member_keys(key: jax.Array, n: int) -> jax.Array:
-    """Members' keys from a generation key (:func:`evoconn.prng.member_keys`): (n, 2) uint32."""
+    """Members' keys from a generation key (:func:`evoconn.spec.prng.member_keys`): (n, 2) uint32."""
     y0, y1 = _block(_raw(key), jnp.arange(n, dtype=jnp.uint32), prng.STREAM_MEMBER)
     return jnp.stack([y0, y1], axis=-1)
 
 
 def mask_words(keys: jax.Array, stream: int, shape: tuple[int, ...]) -> jax.Array:
-    """:func:`evoconn.prng.mask_words`: one word per entry, (n, *shape) uint32 for keys (n, 2)."""
+    """:func:`evoconn.spec.prng.mask_words`: one word per entry, (n, *shape) uint32 for keys (n, 2)."""
     size = int(np.prod(shape, dtype=np.int64))
     blocks = (size + 1) // 2
 
@@ -117,13 +118,13 @@ def mask_words(keys: jax.Array, stream: int, shape: tuple[int, ...]) -> jax.Arra
 
 
 def initial_membrane(keys: jax.Array, n_neurons: int, state_frac: int) -> jax.Array:
-    """:func:`evoconn.prng.initial_membrane` for keys (n, 2): (n, N) int32 in [0, 2**F)."""
+    """:func:`evoconn.spec.prng.initial_membrane` for keys (n, 2): (n, N) int32 in [0, 2**F)."""
     w = mask_words(keys, prng.STREAM_V0, (n_neurons,))
     return (w >> jnp.uint32(32 - state_frac)).astype(jnp.int32)
 
 
 def sample(rho: Tree, keys: jax.Array, bits: int | None = prng.RHO_BITS) -> Tree:
-    """The masks of members ``keys`` (n, 2): :func:`evoconn.prng.sample_masks`; leaves (n, *shape)."""
+    """The masks of members ``keys`` (n, 2): :func:`evoconn.spec.prng.sample_masks`; leaves (n, *shape)."""
     streams = prng.mask_streams(rho)
     out = {}
     for k, r in rho.items():

@@ -20,7 +20,7 @@ its own module:
                    responses (:func:`response_bound`),
                    :func:`identity_check` (ID, VERSION, SPEC_HASH against the expected spec)
 ``cycles``         the cycle model, the RTL's timing contract: :class:`CycleModel`
-``prng``           (to come) the counter-based PRNG the on-chip sampler shares with the host
+``prng``           the counter-based PRNG (Threefry-2x32) and the integer mask-sampling rule
 =================  ==========================================================================
 
 The network (ConnSNN of Wang et al. 2023) in integer form, for one env step with quantized input
@@ -56,6 +56,7 @@ from evoconn.spec.model import numpy_env_step
 from evoconn.spec.oracle import State, oracle_env_step, oracle_init_state
 from evoconn.spec.packing import mask_rows as mask_rows
 from evoconn.spec.packing import pack_rows, unpack_rows
+from evoconn.spec.prng import RHO_BITS
 from evoconn.spec.protocol import (
     READ_LATENCY,
     SIZE_REGISTERS,
@@ -86,6 +87,7 @@ from evoconn.spec.sizes import ARITHMETIC_VERSION, CORE_ID, CORE_VERSION, DEFAUL
 from evoconn.spec.sizes import _clog2 as _clog2
 
 __all__ = [
+    "RHO_BITS",
     "ARITHMETIC_VERSION",
     "CORE_ID",
     "CORE_VERSION",

@@ -1,4 +1,4 @@
-"""numpy == JAX: the PRNG, the sampled masks and v0 (evoconn.prng vs jax.extend.random.threefry_2x32),
+"""numpy == JAX: the PRNG, the sampled masks and v0 (evoconn.spec.prng vs jax.extend.random.threefry_2x32),
 and EC's ask/tell (evoconn.ec_numpy vs evoconn.training.ec), bit for bit."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from evoconn.training import ec
 from jax.extend.random import threefry_2x32
 
 from evoconn import ec_numpy as ecn
-from evoconn import prng
+from evoconn.spec import prng
 from evoconn.spec import Spec
 
 
