@@ -6,11 +6,11 @@ child. This script only stages the tree the way ``pip install`` lays it out (``h
 ``evoconn/host/`` and so on, read from pyproject.toml's package-dir), so that the mutated copies
 are the modules the tests import, then runs mutmut there and writes the score per module.
 
-    python bench/mutation.py                 # every mutant of bench/mutation.toml's modules
-    python bench/mutation.py 'evoconn.spec.x_decay*' 'evoconn.spec.x_gain*'   # a subset
-    python bench/mutation.py --report-only   # rewrite the report from the last run
+    python bench/mutation.py                 # every group of bench/mutation.toml, every mutant
+    python bench/mutation.py --group hub 'evoconn.spec.x_decay*' 'evoconn.spec.x_gain*'   # a subset
+    python bench/mutation.py --report-only   # rewrite the report from the last runs
 
-The staged tree is ``build/mutation`` (ignored by git). The report goes to
+The staged trees are ``build/mutation/<group>`` (ignored by git). The report goes to
 ``bench/results/mutation.md`` with the command, the machine's load and, per module, how many
 mutants were killed, survived, had no oracle test reaching them, or timed out.
 """
@@ -31,7 +31,7 @@ import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "bench" / "mutation.toml"
-STAGE = ROOT / "build" / "mutation"
+STAGES = ROOT / "build" / "mutation"
 REPORT = ROOT / "bench" / "results" / "mutation.md"
 MUTMUT = Path(sys.executable).with_name("mutmut")
 
@@ -53,12 +53,13 @@ def package_dirs() -> dict[str, str]:
     return py["tool"]["setuptools"]["package-dir"]
 
 
-def stage(cfg: dict) -> None:
-    """Lay the tree out as installed, with the tests and the files they read, under STAGE."""
+def stage(cfg: dict, name: str) -> Path:
+    """Lay the tree out as installed, with the tests and the files they read, under STAGES/name."""
+    STAGE = STAGES / name
     keep = STAGE / "mutants"
     cache = None
     if keep.exists():  # mutmut skips unchanged work: keep its folder across runs
-        cache = STAGE.parent / "mutation-mutants"
+        cache = STAGES / f".{name}-mutants"
         shutil.rmtree(cache, ignore_errors=True)
         keep.rename(cache)
     shutil.rmtree(STAGE, ignore_errors=True)
@@ -80,14 +81,16 @@ def stage(cfg: dict) -> None:
     (STAGE / "setup.cfg").write_text("\n".join(lines) + "\n")
     if cache is not None:
         cache.rename(keep)
+    return STAGE
 
 
 def results() -> dict[str, collections.Counter]:
     """Status counts per module, and the surviving mutants' names, from mutmut's meta files."""
     per: dict[str, collections.Counter] = {}
     survivors: dict[str, list[str]] = {}
-    for meta in sorted((STAGE / "mutants").rglob("*.py.meta")):
-        rel = meta.relative_to(STAGE / "mutants").as_posix()[: -len(".meta")]
+    for meta in sorted(STAGES.glob("*/mutants/**/*.py.meta")):
+        group = meta.relative_to(STAGES).parts[0]
+        rel = meta.relative_to(STAGES / group / "mutants").as_posix()[: -len(".meta")]
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         per[rel] = collections.Counter(status(c) for c in codes.values())
         survivors[rel] = sorted(k for k, c in codes.items() if status(c) in ("survived", "no tests"))
@@ -112,7 +115,7 @@ def write_report(cmd: str, load: str, wall: float | None) -> None:
         out.append(f"| `{mod}` | {sum(c.values())} | {ran} | {c['killed']} | {c['timeout']} | {c['survived']} | "
                    f"{c['no tests']} | {score} |")
     out += ["", "## Surviving mutants", "",
-            "Listed by mutmut name (`mutmut show NAME` in build/mutation prints the diff).", ""]
+            "Listed by mutmut name (`mutmut show NAME` in build/mutation/<group> prints the diff).", ""]
     for mod, names in survivors.items():
         if names:
             out.append(f"- `{mod}` ({len(names)}): " + ", ".join(f"`{n.split('.')[-1]}`" for n in names))
@@ -128,23 +131,28 @@ def _mutmut_version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("names", nargs="*", help="mutant name globs (default: bench/mutation.toml's functions, or all)")
+    ap.add_argument("names", nargs="*", help="mutant name globs (default: the group's functions, or all)")
+    ap.add_argument("--group", action="append", help="groups of bench/mutation.toml to run (default: all)")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--max-children", type=int, default=2)
     args = ap.parse_args(argv)
-    cfg = load_config()
-    names = args.names or cfg.get("functions", [])
-    cmd = "python bench/mutation.py " + " ".join(repr(n) if "*" in n else n for n in args.names)
+    groups = load_config()["groups"]
+    run = args.group or sorted(groups)
+    cmd = "python bench/mutation.py " + " ".join(
+        [f"--group {g}" for g in args.group or []] + [repr(n) if "*" in n else n for n in args.names])
     if args.report_only:
         write_report(cmd.strip() + " (report of the last run)", "see the run", None)
         return 0
     if not MUTMUT.exists():
         print(f"error: {MUTMUT} not found; install the dev extra (make setup)", file=sys.stderr)
         return 2
-    stage(cfg)
     load0 = os.getloadavg()
     t0 = time.time()
-    rc = subprocess.call([str(MUTMUT), "run", "--max-children", str(args.max_children), *names], cwd=STAGE)
+    rc = 0
+    for g in run:
+        where = stage(groups[g], g)
+        names = args.names or groups[g].get("functions", [])
+        rc |= subprocess.call([str(MUTMUT), "run", "--max-children", str(args.max_children), *names], cwd=where)
     wall = time.time() - t0
     load = f"load average {load0[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (2 shared cores)"
     write_report(cmd.strip(), load, wall)
