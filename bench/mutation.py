@@ -119,7 +119,15 @@ def write_report(cmd: str, load: str, wall: float | None) -> None:
     for mod, names in survivors.items():
         if names:
             out.append(f"- `{mod}` ({len(names)}): " + ", ".join(f"`{n.split('.')[-1]}`" for n in names))
-    REPORT.write_text("\n".join(out) + "\n")
+    table = "\n".join(out) + "\n"
+    begin, end = "<!-- mutation-run: written by bench/mutation.py -->\n", "<!-- /mutation-run -->\n"
+    old = REPORT.read_text() if REPORT.exists() else ""
+    if begin in old and end in old:  # keep the hand-written notes around the generated part
+        head, rest = old.split(begin, 1)
+        table = head + begin + table + end + rest.split(end, 1)[1]
+    else:
+        table = begin + table + end
+    REPORT.write_text(table)
     print(f"wrote {REPORT}")
 
 

@@ -5,8 +5,8 @@ property tests whose strategies always include the edge values.
   evaluation member is evaluated here, through the same mask function and policies the trainer uses.
 - SPIKES is a 16-bit register that saturates in the RTL (``hw/core.py``); the bus model is driven
   past 2**16 - 1 spikes in one env step and must saturate the same way.
-- Hypothesis strategies below are ``one_of(sampled_from(edges), <range>)`` so the edges are drawn
-  on every run, not left to chance.
+- Hypothesis strategies here and in tests/test_spec_edges.py are ``one_of(sampled_from(edges),
+  <range>)`` so the edges are drawn on every run, not left to chance.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from evoconn.host.bus import FakeBus
 from evoconn.host.core import RegisterCore
 from evoconn.training import ec
 from evoconn.training.rollout import float_policy, int_policy
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evoconn import spec as S
-from evoconn.spec import CycleModel, Spec, numpy_env_step
+from evoconn.spec import Spec, numpy_env_step
 
-from .test_models import assert_same, run_jax, run_oracle
+from .test_models import assert_same, run_jax
+from .test_spec_edges import EDGE_SPEC, _edges, _state_values
 
 SMALL = Spec(n_neurons=16, obs_dim=3, act_dim=2, substeps=5)
 
@@ -94,52 +94,13 @@ def test_spikes_register_saturates_at_its_width(n, substeps, expect):
     assert bus.read(spec.register_map(16)["SPIKES"].offset) == min(fired, (1 << width) - 1) == expect
 
 
-# --- property tests whose strategies include the edges -------------------------------------------
-
-
-def _edges(lo: int, hi: int, *inner: int):
-    return st.one_of(st.sampled_from(sorted({lo, hi, *inner})), st.integers(lo, hi))
-
-
-@settings(max_examples=60, deadline=None)
-@given(n=_edges(1, 300, 31, 32, 33, 63, 64, 65, 256),
-       rows=_edges(1, 40, 2),
-       fill=st.sampled_from(["zeros", "ones", "first", "last", "random"]),
-       seed=st.integers(0, 2**32 - 1))
-@example(n=4096, rows=1, fill="ones", seed=0)
-def test_pack_unpack_round_trip_at_the_edges(n, rows, fill, seed):
-    rng = np.random.default_rng(seed)
-    bits = {"zeros": np.zeros((rows, n), bool), "ones": np.ones((rows, n), bool),
-            "random": rng.random((rows, n)) < 0.5}.get(fill)
-    if bits is None:
-        bits = np.zeros((rows, n), bool)
-        bits[:, 0 if fill == "first" else n - 1] = True
-    words = S.pack_rows(bits)
-    assert words.shape == (rows, (n + 31) // 32) and words.dtype == np.uint32
-    np.testing.assert_array_equal(S.unpack_rows(words, n), bits)
-    if fill == "ones":  # padding bits of the last word stay zero
-        assert int(words[0, -1]) == (1 << (n - 32 * (words.shape[1] - 1))) - 1
-
-
-def _state_values(spec: Spec):
-    slo, shi = spec.state_limits()
-    rlo, rhi = spec.rate_limits()
-    th = spec.threshold
-    return {
-        "v": st.one_of(st.sampled_from([slo, slo + 1, -1, 0, 1, th - 1, th, th + 1, shi - 1, shi]),
-                       st.integers(slo, shi)),
-        "isyn": _edges(slo, shi, -1, 0, 1),
-        "rate": _edges(rlo, rhi, -spec.rate_target, -1, 0, 1, spec.rate_target),
-    }
-
-
-EDGE_SPEC = Spec(n_neurons=16, obs_dim=3, act_dim=2, substeps=4, n_exc=8)
+# --- the JAX model and EC's update at the edges (the numpy-only edge properties: test_spec_edges.py) ---
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), density=st.sampled_from([0.0, 1.0, 0.5]), seed=st.integers(0, 2**32 - 1))
-def test_models_agree_on_edge_states_and_inputs(data, density, seed):
-    """Oracle, numpy and JAX agree where states sit at the threshold and the saturation limits."""
+def test_jax_model_agrees_on_edge_states_and_inputs(data, density, seed):
+    """The JAX model equals numpy where states sit at the threshold and the saturation limits."""
     spec = EDGE_SPEC
     n = spec.n_neurons
     vals = _state_values(spec)
@@ -149,40 +110,7 @@ def test_models_agree_on_edge_states_and_inputs(data, density, seed):
     xq = np.array([[data.draw(_edges(lo, hi, -1, 0, 1)) for _ in range(spec.obs_dim)]], np.int32)
     rng = np.random.default_rng(seed)
     masks = {k: (rng.random((1, *s)) < density) for k, s in spec.mask_shapes.items()}
-    ref = numpy_env_step(spec, masks, state, xq)
-    assert_same(ref, run_oracle(spec, masks, state, xq), "oracle")
-    assert_same(ref, run_jax(spec, masks, state, xq), "jax")
-
-
-@settings(max_examples=60, deadline=None)
-@given(k=_edges(-40000, 40000, -32769, -32768, -32767, -1, 0, 1, 32766, 32767, 32768),
-       half=st.sampled_from([-0.5, 0.0, 0.5]))
-def test_quantize_obs_at_rounding_and_clipping_edges(k, half):
-    """x that lands exactly on k + 1/2 rounds half to even; beyond the limits it clamps."""
-    spec = Spec(n_neurons=16, obs_dim=1, act_dim=1)
-    scale = np.float64(spec.obs_scale)
-    x = np.float32((k + half) / scale)
-    got = int(spec.quantize_obs(np.array([x]))[0])
-    y = np.float32(x) * spec.obs_scale  # the float32 product the spec rounds
-    lo, hi = spec.obs_limits()
-    assert got == int(np.clip(np.rint(y), lo, hi))
-    assert lo <= got <= hi
-    if abs(k) > 33000:
-        assert got == (hi if k > 0 else lo)
-
-
-@settings(max_examples=40, deadline=None)
-@given(lanes=st.sampled_from([1, 2, 16, 64]), prev=_edges(0, 64, 1, 63),
-       spikes=st.lists(_edges(0, 64, 1, 63), min_size=4, max_size=4))
-def test_cycle_model_at_no_and_all_spikes(lanes, prev, spikes):
-    spec = Spec(n_neurons=64, obs_dim=3, act_dim=2, substeps=4)
-    cm = CycleModel(spec, lanes)
-    total = cm.env_step_cycles(prev, spikes)
-    per = 64 // lanes
-    arriving = [prev, *spikes[:-1]]
-    assert total == (cm.start_overhead + (2 * 3 + per + cm.input_overhead)
-                     + sum(s + per + cm.substep_overhead for s in arriving)
-                     + (2 * per + cm.output_overhead))
+    assert_same(numpy_env_step(spec, masks, state, xq), run_jax(spec, masks, state, xq), "jax")
 
 
 @settings(max_examples=30, deadline=None)
