@@ -98,3 +98,42 @@ def test_typical_env_step_cycles_is_a_steady_firing_env_step(frac):
     s = round(frac * 64)
     assert cm.typical_env_step_cycles(frac) == cm.env_step_cycles(s, [s] * 5)
     assert cm.typical_env_step_cycles() == cm.env_step_cycles(1, [1] * 5)  # default 2 % of 64 neurons
+
+
+# --- the artifact's normalizer and the host's argument checks -------------------------------------
+
+
+def test_normalizer_update_is_float64_keeps_eps_and_counts_single_rows():
+    from evoconn.artifact import Normalizer
+
+    rng = np.random.default_rng(2)
+    batch = rng.normal(size=(5, 3)).astype(np.float32)
+    fresh = Normalizer.identity(3)
+    fresh.eps = 1e-3
+    first = fresh.update(batch)  # the fresh branch
+    assert first.mean.dtype == np.float64 and first.var.dtype == np.float64 and first.eps == 1e-3
+    np.testing.assert_array_equal(first.mean, batch.astype(np.float64).mean(0))
+    np.testing.assert_array_equal(first.var, batch.astype(np.float64).var(0))
+    one = first.update(batch[:1])  # a single row is merged, not ignored
+    assert one.count == 6 and one.eps == 1e-3 and one.mean.dtype == np.float64
+    np.testing.assert_allclose(one.mean, np.concatenate([batch, batch[:1]]).astype(np.float64).mean(0), rtol=1e-12)
+    # a normalizer that has seen exactly one row merges the next batch (it is not fresh)
+    single = fresh.update(batch[:1])
+    assert single.count == 1
+    both = single.update(batch[1:])
+    assert both.count == 5
+    np.testing.assert_allclose(both.mean, batch.astype(np.float64).mean(0), rtol=1e-12)
+    np.testing.assert_allclose(both.var, batch.astype(np.float64).var(0), rtol=1e-9)
+    assert fresh.update(np.zeros((0, 3))) is fresh  # an empty batch changes nothing
+
+
+def test_check_xq_returns_int64_and_names_the_rule():
+    from evoconn.host.core import check_xq
+
+    spec = Spec(n_neurons=8, obs_dim=2, act_dim=1)
+    got = check_xq(spec, np.array([1, -2], np.int32))
+    assert got.dtype == np.int64 and got.tolist() == [1, -2]
+    with pytest.raises(ValueError, match=r"xq must lie in \[-32768, 32767\] \(obs_width=16\)"):
+        check_xq(spec, np.array([40000, 0]))
+    with pytest.raises(TypeError, match=r"xq must be integers \(use spec.quantize_obs\)"):
+        check_xq(spec, np.array([0.5, 0.0]))
