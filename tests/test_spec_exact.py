@@ -137,3 +137,23 @@ def test_check_xq_returns_int64_and_names_the_rule():
         check_xq(spec, np.array([40000, 0]))
     with pytest.raises(TypeError, match=r"xq must be integers \(use spec.quantize_obs\)"):
         check_xq(spec, np.array([0.5, 0.0]))
+
+
+def test_pack_rows_on_a_batch_of_row_blocks_and_the_step_dtypes():
+    """pack_rows takes (..., R, N): a batch of members' masks packs like each member alone."""
+    from evoconn.spec import pack_rows, unpack_rows
+
+    rng = np.random.default_rng(4)
+    bits = rng.random((3, 5, 40)) < 0.5
+    words = pack_rows(bits)
+    assert words.shape == (3, 5, 2) and words.dtype == np.uint32
+    for b in range(3):
+        np.testing.assert_array_equal(words[b], pack_rows(bits[b]))
+    np.testing.assert_array_equal(unpack_rows(words, 40), bits)
+    np.testing.assert_array_equal(unpack_rows(words.astype(np.int64), 40), bits)
+    spec = Spec(n_neurons=8, obs_dim=2, act_dim=1, substeps=2)
+    masks = {k: rng.random((1, *s)) < 0.5 for k, s in spec.mask_shapes.items()}
+    state = {k: np.zeros((1, 8), np.int32) for k in ("v", "isyn", "rate")} | {"spike": np.ones((1, 8), np.int8)}
+    new, out, fired = numpy_env_step(spec, masks, state, np.array([[300, -7]], np.int16))
+    assert new["spike"].dtype == np.int8 and out.dtype == np.int64
+    assert all(new[k].dtype == np.int64 for k in ("v", "isyn", "rate"))
