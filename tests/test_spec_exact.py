@@ -157,3 +157,9 @@ def test_pack_rows_on_a_batch_of_row_blocks_and_the_step_dtypes():
     new, out, fired = numpy_env_step(spec, masks, state, np.array([[300, -7]], np.int16))
     assert new["spike"].dtype == np.int8 and out.dtype == np.int64
     assert all(new[k].dtype == np.int64 for k in ("v", "isyn", "rate"))
+    wide = {k: v.astype(np.int64) for k, v in state.items()}
+    new64, out64, fired64 = numpy_env_step(spec, masks, wide, np.array([[300, -7]], np.int64))
+    for k in new:  # narrower integer inputs give the same step
+        np.testing.assert_array_equal(new[k], new64[k])
+    np.testing.assert_array_equal(out, out64)
+    np.testing.assert_array_equal(fired, fired64)
