@@ -150,6 +150,7 @@ def test_pack_rows_on_a_batch_of_row_blocks_and_the_step_dtypes():
     for b in range(3):
         np.testing.assert_array_equal(words[b], pack_rows(bits[b]))
     np.testing.assert_array_equal(unpack_rows(words, 40), bits)
+    assert unpack_rows(words, 40).dtype == np.bool_
     np.testing.assert_array_equal(unpack_rows(words.astype(np.int64), 40), bits)
     spec = Spec(n_neurons=8, obs_dim=2, act_dim=1, substeps=2)
     masks = {k: rng.random((1, *s)) < 0.5 for k, s in spec.mask_shapes.items()}
