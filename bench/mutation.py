@@ -27,7 +27,10 @@ import sys
 import time
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ImportError:  # Python 3.10: the stack runs there, this developer tool needs 3.11
+    sys.exit("error: bench/mutation.py needs Python 3.11 or later (tomllib)")
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "bench" / "mutation.toml"
