@@ -13,7 +13,7 @@ JOBS   ?= 2
 BOARD  := .venv-board
 BOARD_STAMP := $(BOARD)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: help setup sysdeps board-env train test test-fast lint bench rtl-recording clean
+.PHONY: help setup sysdeps board-env train test test-fast lint bench mutation rtl-recording clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -68,6 +68,12 @@ lint: setup  ## ruff
 
 bench: setup  ## the model benchmark (results in bench/results/)
 	$(BIN)/evoconn bench model
+
+# Too slow for every CI run, so not part of `make test`. MUTANTS narrows it to mutmut name globs,
+# e.g. make mutation MUTANTS="'evoconn.spec.x_decay*'"; modules and oracle tests: bench/mutation.toml.
+MUTANTS ?=
+mutation: setup  ## mutation testing (mutmut) of the contract modules against the fast tiers
+	nice -n 19 $(BIN)/python bench/mutation.py $(MUTANTS)
 
 rtl-recording: setup  ## re-record the RTL bus session that CI replays (tests/host/data/)
 	$(BIN)/evoconn rollout --artifact tests/host/data/rtl_n16_artifact --backend rtl --episodes 2 \

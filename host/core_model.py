@@ -294,7 +294,8 @@ class CoreModel:
             "out": out[0],
             "i_in": i_in,
             "cycles": self.cycle_model.env_step_cycles(prev_spikes, fired),
-            "spikes": sum(fired),
+            # SPIKES is a counter of the register's width that saturates, as in the RTL
+            "spikes": min(sum(fired), (1 << self.rmap.registers["SPIKES"].width) - 1),
         }
         self.regs["STATUS"] = (self.regs["STATUS"] | int(Status.BUSY)) & ~int(Status.DONE | Status.ABORTED)
         self._busy_left = self.busy_polls

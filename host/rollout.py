@@ -5,7 +5,7 @@ artifact's :class:`~evoconn.artifact.Normalizer`, quantized by :meth:`Spec.quant
 through the core as integers, and the integer outputs become an action by
 :meth:`Spec.action_from_output`.
 
-Population scoring follows the paper's fitness rules (``shared/reference/ec-method.md`` section 2)
+Population scoring follows the paper's fitness rules (arXiv 2305.17650 and its official code, ``ec.py``)
 as the trainer implements them (``evoconn.training.rollout``):
 
 - the generation runs until every member has finished at least one episode (an episode ends when

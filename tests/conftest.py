@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# Tests see the same shared/ folder as the session and CI: beside the repository.
-SHARED = Path(os.environ.get("EVOCONN_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
-GOLDEN = SHARED / "golden" / "official-ec"
+# The official code's golden vectors, copied into the repository (their README says where from):
+# no test reads anything outside the repository (tests/test_repo_stands_alone.py).
+DATA = Path(__file__).resolve().parent / "data"
+GOLDEN = DATA / "golden" / "official-ec"
 
 
 def random_masks(spec, rng: np.random.Generator, density: float = 0.5, batch: tuple[int, ...] = ()):

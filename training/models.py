@@ -4,7 +4,8 @@ The **integer model** computes exactly what :func:`evoconn.spec.oracle_env_step`
 bit, for one network; ``jax.vmap`` it over a population, each member with its own masks. It is the
 function training scores fitness with, so what is trained is what the hardware runs.
 
-The **float model** is the paper's ConnSNN (``../shared/reference/ec-method.md`` section 1), with
+The **float model** is the paper's ConnSNN (arXiv 2305.17650; ``networks/conn_snn.py`` of
+github.com/imoneoi/EvolvingConnectivity), with
 the recurrent product accumulated in a wide type (the official int8 product wraps past 127).
 
 Both take masks in the paper's orientation: ``mask_in`` (2d, N), ``mask_h`` (N, N) as

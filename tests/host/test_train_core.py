@@ -45,7 +45,8 @@ def test_train_backend_routes_to_the_core_loop(tmp_path, capsys):
     rows_core = json.loads(capsys.readouterr().out)["rows"]
     assert [r["fitness"] for r in rows] == [r["fitness"] for r in rows_core] and len(rows) == 2
     art = load_artifact(tmp_path / "run" / "best")
-    assert art.manifest["scored_on"] == "fake" and art.spec.n_neurons == 16
+    assert art.manifest["scored_on"] == "fake"
+    assert art.spec == Spec(n_neurons=16, obs_dim=4, act_dim=1)  # the whole spec, not one field (CartPole)
     assert art.normalizer is not None and art.normalizer.count == 2 * 4
 
 

@@ -1,0 +1,174 @@
+"""Mutation testing over the contract modules with mutmut (``make mutation``; issue 18).
+
+mutmut (pinned in the dev extra) does the work: it writes mutated copies of the modules, records
+which oracle tests reach each function, and runs those tests against each mutant in a forked
+child. This script only stages the tree the way ``pip install`` lays it out (``host/`` becomes
+``evoconn/host/`` and so on, read from pyproject.toml's package-dir), so that the mutated copies
+are the modules the tests import, then runs mutmut there and writes the score per module.
+
+    python bench/mutation.py                 # every group of bench/mutation.toml, every mutant
+    python bench/mutation.py --group hub 'evoconn.spec.x_decay*' 'evoconn.spec.x_gain*'   # a subset
+    python bench/mutation.py --report-only   # rewrite the report from the last runs
+
+The staged trees are ``build/mutation/<group>`` (ignored by git). The report goes to
+``bench/results/mutation.md`` with the command, the machine's load and, per module, how many
+mutants were killed, survived, had no oracle test reaching them, or timed out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10: the stack runs there, this developer tool needs 3.11
+    sys.exit("error: bench/mutation.py needs Python 3.11 or later (tomllib)")
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "bench" / "mutation.toml"
+STAGES = ROOT / "build" / "mutation"
+REPORT = ROOT / "bench" / "results" / "mutation.md"
+MUTMUT = Path(sys.executable).with_name("mutmut")
+
+
+def status(code: int | None) -> str:
+    """mutmut's own reading of a mutant's exit code (killed, survived, no tests, timeout, ...)."""
+    from mutmut.stats import status_by_exit_code
+
+    return status_by_exit_code[code]
+
+
+def load_config() -> dict:
+    return tomllib.loads(CONFIG.read_text())
+
+
+def package_dirs() -> dict[str, str]:
+    """Package name -> folder in the checkout, as pyproject.toml installs them."""
+    py = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return py["tool"]["setuptools"]["package-dir"]
+
+
+def stage(cfg: dict, name: str) -> Path:
+    """Lay the tree out as installed, with the tests and the files they read, under STAGES/name."""
+    STAGE = STAGES / name
+    keep = STAGE / "mutants"
+    cache = None
+    if keep.exists():  # mutmut skips unchanged work: keep its folder across runs
+        cache = STAGES / f".{name}-mutants"
+        shutil.rmtree(cache, ignore_errors=True)
+        keep.rename(cache)
+    shutil.rmtree(STAGE, ignore_errors=True)
+    STAGE.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for pkg, folder in sorted(package_dirs().items(), key=lambda kv: kv[0].count(".")):
+        dest = STAGE.joinpath(*pkg.split("."))
+        shutil.copytree(ROOT / folder, dest, ignore=ignore, dirs_exist_ok=True)
+    for extra in ("tests", "docs"):
+        shutil.copytree(ROOT / extra, STAGE / extra, ignore=ignore)
+    for f in ("pyproject.toml", "README.md", "Makefile"):
+        shutil.copy2(ROOT / f, STAGE / f)
+    also = sorted({str(Path(*p.split("."))) + "/" for p in package_dirs()} | {"docs/", "README.md", "Makefile"})
+    lines = ["[mutmut]", "source_paths=" + "\n    ".join(cfg["modules"]),
+             "also_copy=" + "\n    ".join(also),
+             "pytest_add_cli_args_test_selection=" + "\n    ".join(cfg["oracle"]),
+             "pytest_add_cli_args=-p\n    no:cacheprovider",
+             "process_isolation=fork"]
+    (STAGE / "setup.cfg").write_text("\n".join(lines) + "\n")
+    if cache is not None:
+        cache.rename(keep)
+    return STAGE
+
+
+def results() -> dict[str, collections.Counter]:
+    """Status counts per module, and the surviving mutants' names, from mutmut's meta files."""
+    per: dict[str, collections.Counter] = {}
+    survivors: dict[str, list[str]] = {}
+    for meta in sorted(STAGES.glob("*/mutants/**/*.py.meta")):
+        group = meta.relative_to(STAGES).parts[0]
+        rel = meta.relative_to(STAGES / group / "mutants").as_posix()[: -len(".meta")]
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        per[rel] = collections.Counter(status(c) for c in codes.values())
+        survivors[rel] = sorted(k for k, c in codes.items() if status(c) in ("survived", "no tests"))
+    return per, survivors
+
+
+def write_report(cmd: str, load: str, wall: float | None) -> None:
+    per, survivors = results()
+    out = ["# Mutation testing: the fast tiers against the contract modules", "",
+           f"Command: `{cmd}` (mutmut {_mutmut_version()}, config `bench/mutation.toml`).  ",
+           f"Machine load: {load}." + (f" Wall time {wall / 60:.1f} min." if wall else ""), "",
+           "Score = killed / (killed + survived + no tests), over the mutants that ran; 'no tests' are",
+           "mutants in code that no oracle test reaches (they count as surviving). Timeouts and crashes count",
+           "as killed; mutants not checked (a subset run) are left out.",
+           "", "| module | mutants | ran | killed | timeout | survived | no tests | score |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for mod, c in per.items():
+        ran = sum(v for k, v in c.items() if k != "not checked")
+        killed = c["killed"] + c["timeout"] + c["segfault"]
+        denom = killed + c["survived"] + c["no tests"]
+        score = f"{100 * killed / denom:.1f} %" if denom else "-"
+        out.append(f"| `{mod}` | {sum(c.values())} | {ran} | {c['killed']} | {c['timeout']} | {c['survived']} | "
+                   f"{c['no tests']} | {score} |")
+    out += ["", "## Surviving mutants", "",
+            "Listed by mutmut name (`mutmut show NAME` in build/mutation/<group> prints the diff).", ""]
+    for mod, names in survivors.items():
+        if names:
+            out.append(f"- `{mod}` ({len(names)}): " + ", ".join(f"`{n.split('.')[-1]}`" for n in names))
+    table = "\n".join(out) + "\n"
+    begin, end = "<!-- mutation-run: written by bench/mutation.py -->\n", "<!-- /mutation-run -->\n"
+    old = REPORT.read_text() if REPORT.exists() else ""
+    if begin in old and end in old:  # keep the hand-written notes around the generated part
+        head, rest = old.split(begin, 1)
+        table = head + begin + table + end + rest.split(end, 1)[1]
+    else:
+        table = begin + table + end
+    REPORT.write_text(table)
+    print(f"wrote {REPORT}")
+
+
+def _mutmut_version() -> str:
+    from importlib.metadata import version
+
+    return version("mutmut")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("names", nargs="*", help="mutant name globs (default: the group's functions, or all)")
+    ap.add_argument("--group", action="append", help="groups of bench/mutation.toml to run (default: all)")
+    ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--max-children", type=int, default=2)
+    args = ap.parse_args(argv)
+    groups = load_config()["groups"]
+    run = args.group or sorted(groups)
+    cmd = "python bench/mutation.py " + " ".join(
+        [f"--group {g}" for g in args.group or []] + [repr(n) if "*" in n else n for n in args.names])
+    if args.report_only:
+        write_report(cmd.strip() + " (report of the last run)", "see the run", None)
+        return 0
+    if not MUTMUT.exists():
+        print(f"error: {MUTMUT} not found; install the dev extra (make setup)", file=sys.stderr)
+        return 2
+    load0 = os.getloadavg()
+    t0 = time.time()
+    rc = 0
+    for g in run:
+        where = stage(groups[g], g)
+        names = args.names or groups[g].get("functions", [])
+        rc |= subprocess.call([str(MUTMUT), "run", "--max-children", str(args.max_children), *names], cwd=where)
+    wall = time.time() - t0
+    load = f"load average {load0[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (2 shared cores)"
+    write_report(cmd.strip(), load, wall)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
