@@ -22,33 +22,153 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def throughput(args) -> dict:
+    """Whole EC generations: ours on each physics in ``--physics``, and (given its checkout and
+    venv) the official code's own generation, alternating in fresh processes for ``--rounds``."""
+    import os
+    import statistics
+    import subprocess
+
+    variants = [f"ours:{ph}" for ph in args.physics] + (["official"] if args.official else [])
     out = []
     for pop in args.populations:
-        out.append(_throughput_one(args, pop))
-        print(json.dumps(out[-1]), flush=True)
-    return {"throughput": out}
+        raw = {v: [] for v in variants}
+        for rnd in range(args.rounds):
+            for v in variants:
+                load = os.getloadavg()[0]
+                print(f"[bench throughput] population {pop} round {rnd + 1}/{args.rounds}: {v} "
+                      f"(load {load:.1f})", file=sys.stderr, flush=True)
+                common = ["--env", args.env, "--neurons", str(args.neurons), "--episode-len",
+                          str(args.episode_len), "--reps", str(args.reps), "--model", args.model,
+                          "--population", str(pop)]
+                if v == "official":
+                    cmd = [args.official_python, __file__, "_worker", "official", *common,
+                           "--official", str(Path(args.official).resolve())]
+                else:
+                    cmd = [sys.executable, __file__, "_worker", v.split(":", 1)[1], *common]
+                    cmd += ["--shares"] if args.shares else []
+                res = subprocess.run(cmd, capture_output=True, text=True)
+                if res.returncode != 0:
+                    tail = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["(no output)"]
+                    raise SystemExit(f"bench: the {v} worker failed: {tail[0]}")
+                r = json.loads(res.stdout.strip().splitlines()[-1])
+                r.update(round=rnd, load1_before=load)
+                print(json.dumps(r), file=sys.stderr, flush=True)
+                raw[v].append(r)
+        med = {v: statistics.median(r["env_steps_per_s"] for r in raw[v]) for v in variants}
+        first = variants[0]
+        out.append({"population": pop, "median_env_steps_per_s": med,
+                    "over_" + first.replace(":", "_"): {v: med[v] / med[first] for v in variants},
+                    **({"over_official": {v: med[v] / med["official"] for v in variants}}
+                       if args.official else {}),
+                    "raw": raw})
+    return {"throughput": out, "variants": variants,
+            "official": ({"checkout": str(args.official), "commit": _git_head(args.official)}
+                         if args.official else None),
+            "uptime_end": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
 
 
-def _throughput_one(args, pop: int) -> dict:
+def _git_head(path: str) -> str:
+    import subprocess
+
+    r = subprocess.run(["git", "-C", path, "rev-parse", "HEAD"], capture_output=True, text=True)
+    return r.stdout.strip() or "unknown"
+
+
+def _worker_ours(args) -> dict:
+    import dataclasses
+    from importlib import metadata
+
     import jax
-    import jax.numpy as jnp
-    from evoconn.training import ec
-    from evoconn.training.rollout import normalize
     from evoconn.training.trainer import TrainConfig, Trainer
 
-    cfg = TrainConfig(env=args.env, population=pop, neurons=args.neurons, backend=args.backend,
-                      episode_len=args.episode_len, model=args.model)
+    # the physics field is being renamed (backend -> physics); accept either
+    field = "physics" if "physics" in {f.name for f in dataclasses.fields(TrainConfig)} else "backend"
+    cfg = TrainConfig(env=args.env, population=args.population, neurons=args.neurons,
+                      episode_len=args.episode_len, model=args.model, **{field: args.physics})
     t = Trainer(cfg)
     s = t.init()
-    s, _ = t.generation(s, t.gen_key(0))  # compile
+    t0 = time.perf_counter()
+    s, m = t.generation(s, t.gen_key(0))  # compile
+    int(m["gen_steps"])
+    compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     steps = 0
     for g in range(1, 1 + args.reps):
         s, m = t.generation(s, t.gen_key(g))
-        steps += int(m["gen_steps"]) * pop
+        steps += int(m["gen_steps"]) * args.population
     dt = time.perf_counter() - t0
-    # shares: time K env steps of physics alone, of the network alone, and one update
-    k = args.episode_len
+    r = {"variant": f"ours:{args.physics}", "population": args.population, "env_steps_per_s": steps / dt,
+         "generations": args.reps, "env_steps": steps, "seconds": dt, "compile_s": compile_s,
+         "physics": f"brax {metadata.version('brax')} {args.physics}", "model": args.model,
+         "jax": jax.__version__}
+    if args.shares:
+        r.update(_shares(t, s, args.population, args.episode_len))
+    return r
+
+
+def _worker_official(args) -> dict:
+    """The official code's generation (``ec._runnner_run``), from its checkout, set up as its
+    ``ec.main`` sets it up (env wrappers, ConnSNN, the Adam chain; wandb never started). An env
+    wrapper counts the batched env steps through a host callback (once per step of the whole
+    population), since the official generation does not report them."""
+    import os
+
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    sys.path.insert(0, args.official)
+    import ec  # the official ec.py
+    import jax
+    import optax
+    from brax import envs
+    from networks import NETWORKS
+
+    ticks = [0]
+
+    def tick():
+        ticks[0] += 1
+
+    class CountSteps(envs.env.Wrapper):
+        def step(self, state, action):
+            jax.debug.callback(tick)
+            return self.env.step(state, action)
+
+    env = envs.get_environment(args.env)
+    env = envs.wrappers.EpisodeWrapper(env, args.episode_len, 1)
+    env = CountSteps(envs.wrappers.VmapWrapper(env))
+    n_eval = max(1, round(args.population / 80))  # as our trainer (the paper: 128 of 10240)
+    conf = ec.ESConfig(pop_size=args.population, eval_size=n_eval)
+    network = NETWORKS["ConnSNN"](out_dims=env.action_size, neuron_dtype=conf.network_dtype,
+                                  num_neurons=args.neurons)
+    optim = optax.chain(optax.scale_by_adam(mu_dtype=conf.p_dtype), optax.identity(), optax.scale(-conf.lr))
+    conf = conf.replace(network_cls=network, optim_cls=optim, env_cls=env)
+    key_run, key_net = jax.random.split(jax.random.PRNGKey(0))
+    runner = ec._runner_init(key_run, key_net, conf)
+    t0 = time.perf_counter()
+    runner, m = ec._runnner_run(runner, conf)  # compile
+    jax.block_until_ready(m)
+    compile_s = time.perf_counter() - t0
+    ticks[0] = 0
+    t0 = time.perf_counter()
+    for _ in range(args.reps):
+        runner, m = ec._runnner_run(runner, conf)
+        jax.block_until_ready(m)
+    dt = time.perf_counter() - t0
+    jax.effects_barrier()
+    steps = ticks[0] * args.population
+    from importlib import metadata
+
+    return {"variant": "official", "population": args.population, "env_steps_per_s": steps / dt,
+            "generations": args.reps, "env_steps": steps, "seconds": dt, "compile_s": compile_s,
+            "physics": f"brax {metadata.version('brax')} (v1)", "model": "official ConnSNN (float)",
+            "jax": jax.__version__}
+
+
+def _shares(t, s, pop: int, k: int) -> dict:
+    """Physics alone, network alone and one update, each timed over ``k`` env steps."""
+    import jax
+    import jax.numpy as jnp
+    from evoconn.training import ec
+    from evoconn.training.rollout import normalize
+
     members = {kk: v[: pop] for kk, v in ec.ask(s.algo, jax.random.PRNGKey(0), pop).items()}
     pool = s.reset_pool
     act = jnp.zeros((pop, t.spec.act_dim))
@@ -72,9 +192,7 @@ def _throughput_one(args, pop: int) -> dict:
 
     tp, tn, tu = timed(phys, pool), timed(net, carry), timed(upd, s.algo, members, fit)
     tot = tp + tn + tu
-    return {"population": pop, "env_steps_per_s": steps / dt, "generations": args.reps,
-                "env_steps": steps, "seconds": dt,
-                "share": {"physics": tp / tot, "network": tn / tot, "update": tu / tot},
+    return {"share": {"physics": tp / tot, "network": tn / tot, "update": tu / tot},
             "isolated_steps_per_s": {"physics": pop * k / tp, "network": pop * k / tn}}
 
 
@@ -248,6 +366,40 @@ def report(res: dict) -> str:
     return "\n".join(lines)
 
 
+def throughput_report(res: dict) -> str:
+    """The throughput run as markdown: the command, the load, medians, raw figures, ratios."""
+    a = res["args"]
+    loads = [r["load1_before"] for t in res["throughput"] for rs in t["raw"].values() for r in rs]
+    lines = [f"# Whole EC generations on {a['env']}: env steps/s", "", "Made by (every figure from this one run):",
+             "", "    " + res["command"], "",
+             f"N = {a['neurons']}, episode cap {a['episode_len']}, EC with our {a['model']} model; "
+             f"{a['reps']} timed generations per process after one compile generation; {a['rounds']} rounds, "
+             "the variants alternating, each in a fresh process. Load average (1 min) before the processes "
+             f"{min(loads):.1f} to {max(loads):.1f} on this shared machine; at the end: `{res['uptime_end']}`."]
+    if res.get("official"):
+        lines.append(f"official: the official code's own generation (`ec._runnner_run`, its ConnSNN, Brax v1) from "
+                     f"its checkout at commit {res['official']['commit'][:7]}, set up as its `ec.main` does; env "
+                     "steps counted by a host callback once per population step.")
+    first = res["variants"][0]
+    for t in res["throughput"]:
+        lines += ["", f"Population {t['population']}:", "",
+                  f"| variant | physics | median env steps/s | raw (per round) | over {first} |"
+                  + (" over official |" if res.get("official") else ""),
+                  "|---|---|---:|---|---:|" + ("---:|" if res.get("official") else "")]
+        for v in res["variants"]:
+            rs = t["raw"][v]
+            row = (f"| {v} | {rs[0]['physics']} | {t['median_env_steps_per_s'][v]:,.0f} | "
+                   + " / ".join(f"{r['env_steps_per_s']:,.0f}" for r in rs)
+                   + f" | {t['over_' + first.replace(':', '_')][v]:.2f}x |")
+            if res.get("official"):
+                row += f" {t['over_official'][v]:.2f}x |"
+            lines.append(row)
+    if not res.get("official"):
+        lines += ["", "The official code was not run (no `--official`), so this run gives no ratio to it."]
+    lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="which", required=True)
@@ -260,15 +412,38 @@ def main(argv=None) -> int:
         q.add_argument("--tag", default=None, help="result file name (default: the subcommand)")
     q = sub.choices["throughput"]
     q.add_argument("--populations", type=int, nargs="+", default=[256, 1024])
-    q.add_argument("--reps", type=int, default=2)
+    q.add_argument("--reps", type=int, default=2, help="timed generations per process")
+    q.add_argument("--rounds", type=int, default=3, help="alternating rounds, one process per variant each")
     q.add_argument("--model", default="int")
+    q.add_argument("--physics", nargs="+", default=None,
+                   help="our physics (Brax backends) to run side by side (default: --backend)")
+    q.add_argument("--shares", action="store_true", help="also time physics, network and update alone")
+    q.add_argument("--official", help="checkout of github.com/imoneoi/EvolvingConnectivity (commit 3e61be4)")
+    q.add_argument("--official-python", help="the python of its venv (bench/setup_official.sh)")
     q = sub.choices["compare"]
     q.add_argument("--population", type=int, default=256)
     q.add_argument("--generations", type=int, default=100)
     q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     q.add_argument("--work", default="runs/bench-compare")
+    if argv is None and len(sys.argv) > 2 and sys.argv[1] == "_worker":  # one measurement, in its own process
+        w = argparse.ArgumentParser()
+        w.add_argument("physics")
+        for a in ("--env", "--model", "--official"):
+            w.add_argument(a)
+        for a in ("--neurons", "--episode-len", "--reps", "--population"):
+            w.add_argument(a, type=int)
+        w.add_argument("--shares", action="store_true")
+        wa = w.parse_args(sys.argv[2:])
+        print(json.dumps(_worker_official(wa) if wa.physics == "official" else _worker_ours(wa)))
+        return 0
     args = p.parse_args(argv)
     args.tag = args.tag or f"train_{args.which}"
+    if args.which == "throughput":
+        args.physics = args.physics or [args.backend]
+        if args.official and not (args.official_python and (Path(args.official) / "ec.py").is_file()):
+            print("bench: --official needs a checkout of the official code (with ec.py) and "
+                  "--official-python (bench/setup_official.sh)", file=sys.stderr)
+            return 2
     RESULTS.mkdir(parents=True, exist_ok=True)
     import jax
 
@@ -283,6 +458,9 @@ def main(argv=None) -> int:
     if args.which == "compare":
         (RESULTS / f"{args.tag}.md").write_text(report(res))
         print(report(res))
+    else:
+        (RESULTS / f"{args.tag}.md").write_text(throughput_report(res))
+        print(throughput_report(res))
     return 0
 
 

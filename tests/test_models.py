@@ -154,3 +154,70 @@ def test_jax_model_refuses_widths_it_cannot_hold():
     st = IntState(*(jnp.zeros(8, jnp.int32) for _ in range(3)), jnp.zeros(8, bool))
     with pytest.raises(ValueError, match="supports state/rate widths up to 28"):
         int_env_step(spec, masks, st, jnp.zeros(1, jnp.int32))
+
+
+# The float model's recurrent input goes through packed bits and popcount: an exact integer count,
+# checked bit for bit against numpy's integer product; the whole float step is checked against the
+# dense float32 product it replaces (the same integers; XLA may fuse the float arithmetic around it
+# differently, hence float32 round-off there, and from the same state every step so that a flip
+# cannot spread).
+
+
+@pytest.mark.parametrize("n, n_exc", [(64, 32), (40, 20), (96, 47), (256, 128)])
+def test_float_models_recurrent_count_is_the_exact_integer_product(n, n_exc):
+    from evoconn.training.models import _pack_bits, _recurrent_count
+
+    rng = np.random.default_rng(n + n_exc)
+    mask_h = rng.random((n, n)) < 0.5
+    count = jax.jit(_recurrent_count(_pack_bits(jnp.asarray(mask_h).T), n, n_exc))
+    sign = np.where(np.arange(n) < n_exc, 1, -1)
+    for density in (0.0, 0.05, 0.5, 1.0):
+        spike = rng.random(n) < density
+        want = (spike * sign).astype(np.int64) @ mask_h.astype(np.int64)
+        np.testing.assert_array_equal(np.asarray(count(jnp.asarray(spike))), want)
+
+
+def _dense_float_env_step(spec, params, masks, state, x):
+    from evoconn.training.models import FloatState
+
+    mask_in, mask_h, mask_out = (jnp.asarray(m, jnp.float32) for m in masks)
+    exc = jnp.arange(spec.n_neurons) < spec.n_exc
+    x = jnp.asarray(x, jnp.float32)
+    i_in = params.r_in * (jnp.concatenate([x, -x]) @ mask_in)
+
+    def sub(c, _):
+        v, isyn, rate, spike = c
+        isyn = params.alpha_syn * isyn + params.r * (spike.astype(jnp.float32) @ mask_h)
+        v = params.alpha_m * v + (1.0 - params.alpha_m) * (isyn + i_in)
+        z = v > params.v_th
+        v = jnp.where(z, params.v_r, v)
+        s = jnp.where(z, jnp.where(exc, 1, -1), 0).astype(jnp.int8)
+        rate = params.alpha_out * rate + (1.0 - params.alpha_out) * s.astype(jnp.float32) / params.dt
+        return FloatState(v, isyn, rate, s), None
+
+    state, _ = jax.lax.scan(sub, FloatState(*state), None, length=spec.substeps)
+    return state, params.r_out * (state.rate @ mask_out)
+
+
+@pytest.mark.parametrize("n, n_exc", [(64, 32), (40, 20), (96, 47)])
+def test_packed_float_model_matches_the_dense_float_product(n, n_exc):
+    from evoconn.training.models import FloatParams, FloatState, float_env_step, prepare_float_masks
+
+    spec = Spec(n_neurons=n, obs_dim=5, act_dim=2, n_exc=n_exc)
+    params = FloatParams.paper(spec)
+    rng = np.random.default_rng(n)
+    masks = tuple(rng.random(s) < 0.5 for s in ((10, n), (n, n), (n, 2)))
+    packed = jax.jit(lambda st, x: float_env_step(spec, params, prepare_float_masks(spec, *masks), st, x))
+    dense = jax.jit(lambda st, x: _dense_float_env_step(spec, params, masks, st, x))
+    z = jnp.zeros((n,), jnp.float32)
+    state = FloatState(jnp.asarray(rng.random(n), jnp.float32), z, z, jnp.zeros((n,), jnp.int8))
+    fired = 0
+    for _ in range(20):
+        x = jnp.asarray(rng.normal(size=5) * 3, jnp.float32)
+        (sa, oa), (sb, ob) = packed(state, x), dense(state, x)
+        np.testing.assert_array_equal(np.asarray(sa.spike), np.asarray(sb.spike))
+        for a, b in zip((*sa[:3], oa), (*sb[:3], ob), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+        fired += int(np.count_nonzero(np.asarray(sa.spike)))
+        state = sb
+    assert fired > 0  # the recurrent path was exercised

@@ -6,7 +6,8 @@ function training scores fitness with, so what is trained is what the hardware r
 
 The **float model** is the paper's ConnSNN (arXiv 2305.17650; ``networks/conn_snn.py`` of
 github.com/imoneoi/EvolvingConnectivity), with
-the recurrent product accumulated in a wide type (the official int8 product wraps past 127).
+the recurrent product accumulated in a wide type (the official int8 product wraps past 127) and
+computed, as in the integer model, by popcount over packed bits (an exact integer count times R).
 
 Both take masks in the paper's orientation: ``mask_in`` (2d, N), ``mask_h`` (N, N) as
 ``[presynaptic, postsynaptic]``, ``mask_out`` (N, a).
@@ -23,6 +24,7 @@ import jax.numpy as jnp
 from evoconn.spec import Spec
 
 __all__ = [
+    "FloatMasks",
     "FloatParams",
     "FloatState",
     "IntMasks",
@@ -31,6 +33,7 @@ __all__ = [
     "float_init_state",
     "int_env_step",
     "int_init_state",
+    "prepare_float_masks",
     "prepare_int_masks",
 ]
 
@@ -81,6 +84,29 @@ def _pack_bits(bits: jax.Array) -> jax.Array:
     return jnp.sum(b << jnp.arange(32, dtype=jnp.uint32), axis=-1, dtype=jnp.uint32)
 
 
+def _recurrent_count(h_cols: jax.Array, n: int, ne: int):
+    """``count(spike)`` for one network: (N,) bool spikes to (N,) int32, the signed number of
+    presynaptic neurons of each neuron that spiked (excitatory +1, inhibitory -1) through the packed
+    columns ``h_cols`` (N, W) of ``mask_h``. Exact: a popcount of 32-bit words, summed in int32."""
+    exc = jnp.arange(n) < ne
+    if ne % 32 == 0:
+        # Each 32-bit word of presynaptic neurons is all excitatory or all inhibitory: one
+        # popcount per word, signed by the word's kind.
+        word_sign = jnp.where(jnp.arange(h_cols.shape[-1]) < ne // 32, 1, -1).astype(jnp.int32)
+
+        def count(spike):
+            pc = jax.lax.population_count(h_cols & _pack_bits(spike)).astype(jnp.int32)
+            return jnp.sum(pc * word_sign, axis=-1)
+    else:
+
+        def count(spike):
+            e = jax.lax.population_count(h_cols & _pack_bits(spike & exc)).astype(jnp.int32)
+            i = jax.lax.population_count(h_cols & _pack_bits(spike & ~exc)).astype(jnp.int32)
+            return jnp.sum(e - i, axis=-1)
+
+    return count
+
+
 def prepare_int_masks(spec: Spec, mask_in, mask_h, mask_out) -> IntMasks:
     """Turn one network's boolean masks (paper orientation) into :class:`IntMasks`. Jittable."""
     d = spec.obs_dim
@@ -125,20 +151,7 @@ def int_env_step(spec: Spec, masks: IntMasks, state: IntState, xq: jax.Array):
     sgn = jnp.where(exc, 1, -1).astype(jnp.int32)
     i_in = _sat(jnp.asarray(xq, jnp.int32) @ masks.coef_in, W)
 
-    if ne % 32 == 0:
-        # Each 32-bit word of presynaptic neurons is all excitatory or all inhibitory: one
-        # popcount per word, signed by the word's kind.
-        word_sign = jnp.where(jnp.arange(masks.h_cols.shape[-1]) < ne // 32, 1, -1).astype(jnp.int32)
-
-        def count(spike):
-            pc = jax.lax.population_count(masks.h_cols & _pack_bits(spike)).astype(jnp.int32)
-            return jnp.sum(pc * word_sign, axis=-1)
-    else:
-
-        def count(spike):
-            e = jax.lax.population_count(masks.h_cols & _pack_bits(spike & exc)).astype(jnp.int32)
-            i = jax.lax.population_count(masks.h_cols & _pack_bits(spike & ~exc)).astype(jnp.int32)
-            return jnp.sum(e - i, axis=-1)
+    count = _recurrent_count(masks.h_cols, n, ne)
 
     def substep(carry, _):
         v, isyn, rate, spike = carry
@@ -207,23 +220,52 @@ def float_init_state(spec: Spec, v0=None) -> FloatState:
     return FloatState(v=v, isyn=z, rate=z, spike=jnp.zeros((n,), jnp.int8))
 
 
+class FloatMasks(NamedTuple):
+    """Masks of one float network in the form :func:`float_env_step` computes with.
+
+    ``mask_in`` (2d, N) and ``mask_out`` (N, a) float32 (0/1); ``h_cols`` (N, W) uint32 packs
+    column j of ``mask_h`` into W = ceil(N/32) words, as in :class:`IntMasks`.
+    """
+
+    mask_in: jax.Array
+    h_cols: jax.Array
+    mask_out: jax.Array
+
+
+def prepare_float_masks(spec: Spec, mask_in, mask_h, mask_out) -> FloatMasks:
+    """Turn one network's boolean masks (paper orientation) into :class:`FloatMasks`. Jittable;
+    done once per member per generation, not per env step."""
+    return FloatMasks(
+        mask_in=jnp.asarray(mask_in).astype(jnp.float32),
+        h_cols=_pack_bits(jnp.asarray(mask_h, bool).T),
+        mask_out=jnp.asarray(mask_out).astype(jnp.float32),
+    )
+
+
 def float_env_step(spec: Spec, params: FloatParams, masks, state: FloatState, x: jax.Array):
-    """One env step of the paper's ConnSNN. ``masks`` = (mask_in, mask_h, mask_out) bool.
+    """One env step of the paper's ConnSNN. ``masks`` is a :class:`FloatMasks`, or the tuple
+    ``(mask_in, mask_h, mask_out)`` of bool arrays (then prepared here, on every call).
+
+    Spikes and masks are binary, so the recurrent input ``R * (spike @ mask_h)`` is ``R`` times an
+    exact integer count: it is computed as the integer model does (packed bits, popcount, int32),
+    then scaled in float32. The float32 product of the dense version is the same integer (every
+    partial sum is an integer below 2**24), so the two agree exactly; everything else is float32.
 
     Returns ``(state, output (a,) float32)``; the output is ``R_out * rate @ mask_out``
     *before* the clip to [-1, 1] (the caller clips when it makes an action).
     """
-    mask_in, mask_h, mask_out = masks
+    if not isinstance(masks, FloatMasks):
+        masks = prepare_float_masks(spec, *masks)
     n = spec.n_neurons
     exc = jnp.arange(n) < spec.n_exc
+    count = _recurrent_count(masks.h_cols, n, spec.n_exc)
     x = jnp.asarray(x, jnp.float32)
     xx = jnp.concatenate([x, -x], axis=-1)
-    i_in = params.r_in * (xx @ jnp.asarray(mask_in, jnp.float32))
-    m_h = jnp.asarray(mask_h, jnp.float32)
+    i_in = params.r_in * (xx @ masks.mask_in)
 
     def substep(carry, _):
         v, isyn, rate, spike = carry
-        i_rec = params.r * (spike.astype(jnp.float32) @ m_h)
+        i_rec = params.r * count(spike != 0).astype(jnp.float32)
         isyn = params.alpha_syn * isyn + i_rec
         v = params.alpha_m * v + (1.0 - params.alpha_m) * (isyn + i_in)
         z = v > params.v_th
@@ -233,5 +275,5 @@ def float_env_step(spec: Spec, params: FloatParams, masks, state: FloatState, x:
         return FloatState(v, isyn, rate, s), None
 
     state, _ = jax.lax.scan(substep, FloatState(*state), None, length=spec.substeps)
-    out = params.r_out * (state.rate @ jnp.asarray(mask_out, jnp.float32))
+    out = params.r_out * (state.rate @ masks.mask_out)
     return state, out

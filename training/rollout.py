@@ -34,6 +34,7 @@ from evoconn.training.models import (
     float_env_step,
     int_env_step,
     int_init_state,
+    prepare_float_masks,
     prepare_int_masks,
 )
 from flax import struct
@@ -144,7 +145,7 @@ def float_policy(spec: Spec, params: FloatParams | None = None) -> Policy:
     fp = params or FloatParams.paper(spec)
 
     def prepare(masks):
-        return (masks["mask_in"], masks["mask_h"], masks["mask_out"])
+        return prepare_float_masks(spec, masks["mask_in"], masks["mask_h"], masks["mask_out"])
 
     def init_carry(key):
         n = spec.n_neurons
