@@ -151,9 +151,10 @@ def check_output(path: str | os.PathLike | None, option: str, *, kind: str = "fi
         return
     anc = _nearest_existing(p)
     if not anc.is_dir():
-        raise OptionError(f"{option} {p}: {anc} is a file, so nothing can be created under it")
+        raise OptionError(f"{option} {p}: not writable ({anc} is a file, so nothing can be created "
+                          "under it)")
     if not os.access(anc, os.W_OK | os.X_OK):
-        raise OptionError(f"{option} {p}: cannot create it ({anc} is not writable)")
+        raise OptionError(f"{option} {p}: not writable ({anc} is not writable, so it cannot be created)")
 
 
 def check_input_file(path: str | os.PathLike | None, option: str) -> None:

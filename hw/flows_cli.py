@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from evoconn.cli_spec import add_lanes_arg, add_spec_args, check_spec_lanes, spec_from_args
+from evoconn.cli_spec import add_lanes_arg, add_spec_args, check_lanes, check_spec_lanes, spec_from_args
 from evoconn.options import check_output, count, integer, real
 
 __all__ = ["register"]
@@ -89,12 +89,8 @@ def _check_flow(args: argparse.Namespace) -> None:
 
 
 def _spec_lanes(args):
-    from evoconn.cli import CLIError
-
     spec = _artifact_spec(args) if getattr(args, "artifact", None) else spec_from_args(args)
-    n = spec.n_neurons
-    if args.lanes < 1 or n % args.lanes:
-        raise CLIError(f"lanes={args.lanes} must divide n_neurons={n}")
+    check_lanes(spec, args.lanes)  # the spec's rule (an --artifact's N is known only now)
     return spec, args.lanes
 
 
