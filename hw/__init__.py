@@ -4,9 +4,14 @@
   :class:`evoconn.spec.Spec` and ``lanes``; bit-exact with :func:`evoconn.spec.oracle_env_step`
   and timed exactly as :class:`evoconn.spec.CycleModel` says.
 - :mod:`evoconn.hw.axil`: the AXI4-Lite target (independent AW/W/B/AR/R channels).
+- the core's units, one component per module, composed by :mod:`evoconn.hw.core`:
+  :mod:`evoconn.hw.decode` (address decode), :mod:`evoconn.hw.accum` (the accumulator array),
+  :mod:`evoconn.hw.lif` (the LIF pipeline and the deliberate faults), :mod:`evoconn.hw.spikes`
+  (the spike search), :mod:`evoconn.hw.output` (the output accumulator); :mod:`evoconn.hw.arith`
+  holds the spec's arithmetic as Amaranth expressions.
 - :mod:`evoconn.hw.export`, :mod:`evoconn.hw.cli`: ``evoconn hw verilog --out build/core.v``.
 
-The exported Verilog is one top module, ``evoconn_core``, with ports ``clk``, ``rst``
+The exported Verilog is one flat top module, ``evoconn_core`` (the units flattened into it), with ports ``clk``, ``rst``
 (synchronous, active high) and the AXI4-Lite target ``s_axil_awaddr``, ``s_axil_awvalid``,
 ``s_axil_awready``, ``s_axil_wdata``, ``s_axil_wstrb``, ``s_axil_wvalid``, ``s_axil_wready``,
 ``s_axil_bresp``, ``s_axil_bvalid``, ``s_axil_bready``, ``s_axil_araddr``, ``s_axil_arvalid``,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Mux, Signal, Value, signed
 
-__all__ = ["decay", "gain", "named", "saturate"]
+__all__ = ["decay", "divmod_const", "gain", "log2_exact", "named", "saturate"]
 
 
 def named(m, expr, name: str) -> Signal:
@@ -49,3 +49,16 @@ def gain(x, leak: tuple[int, int]):
     a, b = leak
     x = Value.cast(x)
     return ((x << (b - a)) + x) >> b
+
+
+def log2_exact(x: int) -> int | None:
+    """``log2(x)`` when ``x`` is a power of 2, else ``None``."""
+    return x.bit_length() - 1 if x > 0 and x & (x - 1) == 0 else None
+
+
+def divmod_const(x, c: int):
+    """``(x // c, x % c)`` for an unsigned value and a constant: slices when ``c`` is a power of 2."""
+    s = log2_exact(c)
+    if s is not None:
+        return x[s:], x[:s]
+    return x // c, x % c

@@ -58,11 +58,12 @@ def run_verilog(args: argparse.Namespace) -> int:
     from evoconn.cli import CLIError
 
     from .export import export_verilog
+    from .toolchain import ToolError
 
     spec = spec_from_args(args)
     try:
         man = export_verilog(spec, args.lanes, args.out, fault=args.fault)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, ToolError) as e:
         raise CLIError(str(e)) from None
     print(f"wrote {args.out} (module {man['module']}, lanes {man['lanes']}, spec {man['spec_hash'][:12]}) "
           f"and its manifest")

@@ -23,6 +23,12 @@ Architecture (one env step, START to DONE; the cycle counts are :class:`evoconn.
   tree's first level, registered; its next two levels, registered; the rest and the add into
   ``OUT[k]``), plus one cycle of read latency and two that drain the stages.
 
+The units are components of their own, composed with ``m.submodules``: the address decoders
+(:mod:`evoconn.hw.decode`), the accumulator array (:mod:`evoconn.hw.accum`), the LIF pipeline
+(:mod:`evoconn.hw.lif`), the spike search (:mod:`evoconn.hw.spikes`) and the output accumulator
+(:mod:`evoconn.hw.output`); this module holds the memories, the controller (one FSM) and the
+register file's reads and writes.
+
 The register file implements :class:`evoconn.spec.RegisterMap` exactly, behind the AXI4-Lite
 target of :mod:`evoconn.hw.axil`. Bus behaviour beyond the table:
 
@@ -44,43 +50,37 @@ target of :mod:`evoconn.hw.axil`. Bus behaviour beyond the table:
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from evoconn.spec import DEFAULT_LANES, Access, Control, CycleModel, RegisterMap, Spec, Status
 
-from .arith import decay, gain, named, saturate
+from .accum import AccumulatorArray
+from .arith import divmod_const, log2_exact, named
 from .axil import AXIL_PORTS, AXI4LiteTarget, axil_members
+from .decode import AddressDecoder
+from .lif import FAULTS, PIPE, LIFPipeline
+from .output import OutputAccumulator
+from .spikes import SpikeSearch
 
-__all__ = ["FAULTS", "MODULE_NAME", "EvoconnCore"]
+__all__ = ["FAULTS", "MODULE_NAME", "PIPE", "EvoconnCore"]
 
 #: The name of the exported Verilog module.
 MODULE_NAME = "evoconn_core"
 
-#: Deliberate faults for testing the tests: each makes the core disagree with the oracle.
-FAULTS = {
-    None: "the correct core",
-    "leak_shift": "membrane gain uses mem_leak (a, b + 1): a wrong membrane leak",
-    "threshold": "fires on v >= 2**F instead of v > 2**F",
-    "dale": "the rate trace of a spike takes the opposite Dale sign",
-}
 
-
-#: Registered stages of the per-lane LIF update (CycleModel.substep_overhead).
-PIPE = 4
-
-
-def _log2_exact(x: int) -> int | None:
-    return x.bit_length() - 1 if x > 0 and x & (x - 1) == 0 else None
-
-
-def _divmod_const(x, c: int):
-    """``(x // c, x % c)`` for an unsigned value and a constant: slices when ``c`` is a power of 2."""
-    s = _log2_exact(c)
-    if s is not None:
-        return x[s:], x[:s]
-    return x // c, x % c
+def _check_args(spec, lanes, fault) -> None:
+    if not isinstance(spec, Spec):
+        raise TypeError(f"spec must be an evoconn.spec.Spec, got {type(spec).__name__}")
+    if not isinstance(lanes, int) or isinstance(lanes, bool):
+        raise TypeError(f"lanes must be an int, got {lanes!r}")
+    n = spec.n_neurons
+    if not 1 <= lanes <= n or n % lanes:
+        divisors = [x for x in range(1, n + 1) if n % x == 0]
+        raise ValueError(f"lanes={lanes} must divide n_neurons={n}; choose one of {divisors}")
+    if fault not in FAULTS:
+        raise ValueError(f"fault must be one of {sorted(FAULTS, key=str)}, got {fault!r}")
 
 
 class EvoconnCore(wiring.Component):
@@ -103,12 +103,13 @@ class EvoconnCore(wiring.Component):
         The :class:`~evoconn.spec.CycleModel` the core's timing follows exactly.
     """
 
+    def __new__(cls, spec: Spec, lanes: int = DEFAULT_LANES, *, fault: str | None = None):
+        # refuse bad arguments before the object exists, so that a refused core is not reported as
+        # an unused elaboratable; src_loc_at=1 names the caller in any such warning, as before
+        _check_args(spec, lanes, fault)
+        return super().__new__(cls, src_loc_at=1)
+
     def __init__(self, spec: Spec, lanes: int = DEFAULT_LANES, *, fault: str | None = None):
-        try:
-            self._check_args(spec, lanes, fault)
-        except (TypeError, ValueError):
-            self._MustUse__silence = True  # a refused core is not an unused one
-            raise
         self.spec = spec
         self.lanes = lanes
         self.fault = fault
@@ -121,35 +122,7 @@ class EvoconnCore(wiring.Component):
         assert bound <= (1 << (spec.in_sum_width - 1)) - 1, "input partial sums must fit"
         super().__init__(axil_members(self.regmap.addr_width))
 
-    @staticmethod
-    def _check_args(spec, lanes, fault) -> None:
-        if not isinstance(spec, Spec):
-            raise TypeError(f"spec must be an evoconn.spec.Spec, got {type(spec).__name__}")
-        if not isinstance(lanes, int) or isinstance(lanes, bool):
-            raise TypeError(f"lanes must be an int, got {lanes!r}")
-        n = spec.n_neurons
-        if not 1 <= lanes <= n or n % lanes:
-            divisors = [x for x in range(1, n + 1) if n % x == 0]
-            raise ValueError(f"lanes={lanes} must divide n_neurons={n}; choose one of {divisors}")
-        if fault not in FAULTS:
-            raise ValueError(f"fault must be one of {sorted(FAULTS, key=str)}, got {fault!r}")
-
     # ------------------------------------------------------------------------------------------
-    def _decode(self, m, addr, prefix: str):
-        """Per register/window: ``hit`` and word index within the window."""
-        rmap = self.regmap
-        aligned = addr[:2] == 0
-        hits, idx = {}, {}
-        for r in rmap.registers.values():
-            hits[r.name] = named(m, aligned & (addr == r.offset), f"{prefix}_{r.name.lower()}")
-        for w in rmap.windows.values():
-            sb = _log2_exact(w.span)
-            widx = addr[2:sb]
-            hit = aligned & (addr[sb:] == (w.offset >> sb)) & (widx < w.depth)
-            hits[w.name] = named(m, hit, f"{prefix}_{w.name.lower()}")
-            idx[w.name] = widx
-        return hits, idx
-
     def elaborate(self, platform):
         spec, lanes, rmap = self.spec, self.lanes, self.regmap
         n, d, a, k_sub = spec.n_neurons, spec.obs_dim, spec.act_dim, spec.substeps
@@ -157,9 +130,6 @@ class EvoconnCore(wiring.Component):
         rows = n // lanes
         row_words = spec.row_words
         row_bits = 32 * row_words
-        mem_leak = spec.mem_leak
-        if self.fault == "leak_shift":
-            mem_leak = (mem_leak[0], mem_leak[1] + 1)
 
         m = Module()
         m.submodules.axil = axil = AXI4LiteTarget(rmap.addr_width)
@@ -201,8 +171,6 @@ class EvoconnCore(wiring.Component):
 
         # --- registers ---------------------------------------------------------------------------
         obs = Array(Signal(signed(ow), name=f"obs{i}") for i in range(d))
-        out = Array(Signal(signed(spec.out_width), name=f"out{k}") for k in range(a))
-        acc = [Signal(signed(self.acc_width), name=f"acc{j}") for j in range(n)]
         spike = Signal(n)
         cycles = Signal(rmap.registers["CYCLES"].width)
         spikes_w = rmap.registers["SPIKES"].width
@@ -221,131 +189,61 @@ class EvoconnCore(wiring.Component):
         row_valid = Signal()  # a mask row read last cycle: add it to the accumulators now
         row_sel_in = Signal()  # ... from MASK_IN (else MASK_H)
         delta = Signal(signed(max(ow + 1, 2)))
-        shift = Signal()  # shift the accumulators down by lanes this cycle
         out_valid, out_first = Signal(), Signal()
         out_k, out_u = Signal.like(k, name="out_k"), Signal.like(u, name="out_u")
 
         # --- bus decode --------------------------------------------------------------------------
-        whit, widx = self._decode(m, bus.w_addr, "w")
-        rhit, ridx = self._decode(m, bus.r_addr, "r")
+        m.submodules.w_decode = w_dec = AddressDecoder(rmap)
+        m.submodules.r_decode = r_dec = AddressDecoder(rmap)
+        m.d.comb += [w_dec.addr.eq(bus.w_addr), r_dec.addr.eq(bus.r_addr)]
+        whit = {name: w_dec.hit(name) for name in [*rmap.registers, *rmap.windows]}
+        rhit = {name: r_dec.hit(name) for name in [*rmap.registers, *rmap.windows]}
+        widx = {name: w_dec.idx(name) for name in rmap.windows}
+        ridx = {name: r_dec.idx(name) for name in rmap.windows}
         cmd_start, cmd_reset = Signal(), Signal()
 
-
         # --- accumulators ------------------------------------------------------------------------
-        row_data = named(m, Mux(row_sel_in, rp_in.data, rp_h.data), "row_data")
-        for j in range(n):
-            with m.If(shift):
-                m.d.sync += acc[j].eq(acc[j + lanes] if j + lanes < n else 0)
-            with m.Elif(row_valid):
-                m.d.sync += acc[j].eq(acc[j] + Mux(row_data[j], delta, 0))
+        m.submodules.accum = accum = AccumulatorArray(n, lanes, self.acc_width, len(delta), sw)
+        m.d.comb += [accum.row.eq(Mux(row_sel_in, rp_in.data, rp_h.data)[:n]), accum.add.eq(row_valid),
+                     accum.delta.eq(delta)]
 
         # --- the LIF update of lanes neurons: a pipeline of PIPE registered stages ------------
-        # Row r's I_syn is read at UPD cycle r (u == r); stage s works on it at cycle r + s, reading
-        # each state memory one cycle before the stage that needs it (so no state is carried in
-        # registers) and writing it back from that stage:
-        #   1: I_syn' = sat(decay(I_syn) + c << rec_shift)        (writes I_syn)
-        #   2: u = sat(I_syn' + I_in); d = u - v
-        #   3: v' = sat(v + gain(d)); z = v' > 2**F; v'' = z ? 0 : v'  (writes v)
-        #   4: rate' = sat(rate + gain(target(z) - rate))         (writes rate; spikes shift in)
-        thr = spec.threshold
-        p1_isyn = [Signal(signed(sw), name=f"l{lane}_p1_isyn") for lane in range(lanes)]
-        p2_v = [Signal(signed(sw), name=f"l{lane}_p2_v") for lane in range(lanes)]
-        p2_d = [Signal(signed(sw + 1), name=f"l{lane}_p2_d") for lane in range(lanes)]
-        p3_z = Signal(lanes)
-        z_bits, v_new, isyn_new, rate_new, iin_sat = [], [], [], [], []
-        for lane in range(lanes):
-            v_old = rp_v.data[lane * sw:(lane + 1) * sw].as_signed()
-            isyn_old = rp_isyn.data[lane * sw:(lane + 1) * sw].as_signed()
-            rate_old = rp_rate.data[lane * rw_bits:(lane + 1) * rw_bits].as_signed()
-            iin = rp_iin.data[lane * sw:(lane + 1) * sw].as_signed()
-            p = f"l{lane}"
-            # stage 1
-            isyn1 = saturate(m, decay(isyn_old, spec.syn_leak) + (acc[lane] << spec.rec_shift), sw,
-                             f"{p}_isyn")
-            m.d.sync += p1_isyn[lane].eq(isyn1)
-            # stage 2
-            u_cur = saturate(m, p1_isyn[lane] + iin, sw, f"{p}_u")
-            m.d.sync += [p2_v[lane].eq(v_old), p2_d[lane].eq(u_cur - v_old)]
-            # stage 3
-            v1 = saturate(m, p2_v[lane] + gain(p2_d[lane], mem_leak), sw, f"{p}_v")
-            z = named(m, (v1 >= thr) if self.fault == "threshold" else (v1 > thr), f"{p}_z")
-            m.d.sync += p3_z[lane].eq(z)
-            # stage 4: neuron r * lanes + lane is excitatory iff r < ceil((n_exc - lane) / lanes)
-            exc_rows = -((lane - spec.n_exc) // lanes)
-            exc = named(m, u_d[PIPE - 1] < exc_rows if exc_rows > 0 else Const(0), f"{p}_exc")
-            if self.fault == "dale":
-                exc = ~exc
-            z4 = p3_z[lane]
-            target = Mux(z4, Mux(exc, spec.rate_target, -spec.rate_target), 0)
-            rate1 = saturate(m, rate_old + gain(target - rate_old, spec.out_leak), rw_bits, f"{p}_rate")
-            z_bits.append(z4)
-            v_new.append(Mux(z, 0, v1)[:sw])
-            isyn_new.append(isyn1[:sw])
-            rate_new.append(rate1[:rw_bits])
-            iin_sat.append(saturate(m, acc[lane], sw, f"{p}_iin")[:sw])
-        z_vec = Cat(*z_bits)
-        spike_next = named(m, Cat(spike[lanes:], z_vec), "spike_next")
+        m.submodules.lif = lif = LIFPipeline(spec, lanes, self.acc_width, u.shape(), fault=self.fault)
+        m.d.comb += [lif.acc.eq(accum.bottom), lif.isyn_rd.eq(rp_isyn.data), lif.v_rd.eq(rp_v.data),
+                     lif.iin_rd.eq(rp_iin.data), lif.rate_rd.eq(rp_rate.data), lif.row4.eq(u_d[PIPE - 1])]
+        z_bits = [lif.z[lane] for lane in range(lanes)]
+        spike_next = named(m, Cat(spike[lanes:], lif.z), "spike_next")
         fired = sum(z_bits[1:], z_bits[0].as_unsigned())
         spikes_sum = named(m, spikes + fired, "spikes_sum")
         spikes_max = (1 << spikes_w) - 1
 
-        # lowest set bit of the spike vector: the next presynaptic row to read
-        lowest = named(m, (spike & (~spike + 1))[:n], "lowest")
-        spike_rest = named(m, (spike & (spike - 1))[:n], "spike_rest")
-        idx_bits = []
-        for b in range(max(1, (n - 1).bit_length())):
-            sel = sum(1 << j for j in range(n) if (j >> b) & 1)
-            idx_bits.append((lowest & sel).any())
-        pre = named(m, Cat(*idx_bits), "pre")
+        # --- the next presynaptic row to read ------------------------------------------------------
+        m.submodules.spike_search = search = SpikeSearch(n)
+        m.d.comb += search.vector.eq(spike)
+        pre, spike_rest = search.pre, search.rest
 
         # --- output accumulation (read data of output k = out_k, row out_u) -----------------------
-        # Three registered stages (output_overhead = 3): the masked rates and the adder tree's first
-        # level; its next two levels; the rest of the tree and the add into OUT[k].
-        out_row = rp_out.data.word_select(out_u, lanes)
-        terms = [Mux(out_row[lane], rp_rate.data[lane * rw_bits:(lane + 1) * rw_bits].as_signed(), 0)
-                 for lane in range(lanes)]
-
-        def tree_level(terms):
-            return [terms[t] + terms[t + 1] if t + 1 < len(terms) else terms[t]
-                    for t in range(0, len(terms), 2)]
-
-        o_valid, o_first, o_k = out_valid, out_first, out_k
-        for stage, levels in enumerate((1, 2), start=1):
-            for _ in range(levels):
-                if len(terms) > 1:
-                    terms = tree_level(terms)
-            regs = []
-            for t, term in enumerate(terms):
-                reg = Signal(Value.cast(term).shape(), name=f"out_s{stage}_{t}")
-                m.d.sync += reg.eq(term)
-                regs.append(reg)
-            terms = regs
-            nv, nf, nk = Signal(name=f"out_valid_s{stage}"), Signal(name=f"out_first_s{stage}"), \
-                Signal.like(k, name=f"out_k_s{stage}")
-            m.d.sync += [nv.eq(o_valid), nf.eq(o_first), nk.eq(o_k)]
-            o_valid, o_first, o_k = nv, nf, nk
-        while len(terms) > 1:
-            terms = tree_level(terms)
-        out_sum = named(m, terms[0], "out_sum")
-        with m.If(o_valid):
-            m.d.sync += out[o_k].eq(Mux(o_first, 0, out[o_k]) + out_sum)
+        m.submodules.output = output = OutputAccumulator(spec, lanes)
+        m.d.comb += [output.valid.eq(out_valid), output.first.eq(out_first), output.k.eq(out_k),
+                     output.mask.eq(rp_out.data.word_select(out_u, lanes)), output.rates.eq(rp_rate.data),
+                     output.r_index.eq(ridx["OUT"])]
 
         # --- default memory addressing: the bus (the core's states override) ----------------------
         # a bus address outside a window reads row 0 (hit implies a row below the depth)
         for name, (rp, wp) in masks.items():
-            row, word = _divmod_const(ridx[name], row_words)
+            row, word = divmod_const(ridx[name], row_words)
             m.d.comb += rp.addr.eq(Mux(rhit[name], row, 0))
-            wrow, wword = _divmod_const(widx[name], row_words)
+            wrow, wword = divmod_const(widx[name], row_words)
             m.d.comb += [
                 wp.addr.eq(wrow),
                 wp.data.eq(bus.w_data.replicate(row_words)),
             ]
-        r_neuron = ridx["STATE"][_log2_exact(n_fields):]
-        r_row, r_lane = _divmod_const(r_neuron, lanes)
+        r_neuron = ridx["STATE"][log2_exact(n_fields):]
+        r_row, r_lane = divmod_const(r_neuron, lanes)
         for rp, _ in state_fields:
             m.d.comb += rp.addr.eq(Mux(rhit["STATE"], r_row, 0))
-        w_field = widx["STATE"][:_log2_exact(n_fields)]
-        w_row, w_lane = _divmod_const(widx["STATE"][_log2_exact(n_fields):], lanes)
+        w_field = widx["STATE"][:log2_exact(n_fields)]
+        w_row, w_lane = divmod_const(widx["STATE"][log2_exact(n_fields):], lanes)
         m.d.comb += [wp_v.addr.eq(w_row), wp_v.data.eq(bus.w_data[:sw].replicate(lanes))]
 
         # --- the controller --------------------------------------------------------------------------
@@ -392,7 +290,7 @@ class EvoconnCore(wiring.Component):
                 m.d.sync += u.eq(0)
                 m.next = "IN_STORE"
             with m.State("IN_STORE"):
-                m.d.comb += [shift.eq(1), wp_iin.addr.eq(u), wp_iin.data.eq(Cat(*iin_sat)),
+                m.d.comb += [accum.shift.eq(1), wp_iin.addr.eq(u), wp_iin.data.eq(accum.bottom_sat),
                              wp_iin.en.eq(-1)]
                 m.d.sync += u.eq(u + 1)
                 with m.If(u == rows - 1):
@@ -414,12 +312,12 @@ class EvoconnCore(wiring.Component):
                              rp_rate.addr.eq(in_range(u_d[2]))]  # stage 4's
                 m.d.sync += u.eq(u + 1)
                 with m.If((u >= 1) & (u <= rows)):  # stage 1 holds a row
-                    m.d.comb += [shift.eq(1), wp_isyn.addr.eq(u_d[0]), wp_isyn.data.eq(Cat(*isyn_new)),
+                    m.d.comb += [accum.shift.eq(1), wp_isyn.addr.eq(u_d[0]), wp_isyn.data.eq(lif.isyn_new),
                                  wp_isyn.en.eq(-1)]
                 with m.If((u >= 3) & (u <= rows + 2)):  # stage 3
-                    m.d.comb += [wp_v.addr.eq(u_d[2]), wp_v.data.eq(Cat(*v_new)), wp_v.en.eq(-1)]
+                    m.d.comb += [wp_v.addr.eq(u_d[2]), wp_v.data.eq(lif.v_new), wp_v.en.eq(-1)]
                 with m.If(u >= PIPE):  # stage 4: the spikes are final
-                    m.d.comb += [wp_rate.addr.eq(u_d[3]), wp_rate.data.eq(Cat(*rate_new)), wp_rate.en.eq(-1)]
+                    m.d.comb += [wp_rate.addr.eq(u_d[3]), wp_rate.data.eq(lif.rate_new), wp_rate.en.eq(-1)]
                     m.d.sync += [spike.eq(spike_next),
                                  spikes.eq(Mux(spikes_sum > spikes_max, spikes_max, spikes_sum))]
                 with m.If(u == rows + PIPE - 1):
@@ -491,7 +389,7 @@ class EvoconnCore(wiring.Component):
                 flag(err_busy)
             with m.Else():
                 for name, (_, wp) in masks.items():
-                    _, wword = _divmod_const(widx[name], row_words)
+                    _, wword = divmod_const(widx[name], row_words)
                     with m.If(whit[name]):
                         m.d.comb += wp.en.eq(bus.w_strb << (wword * 4))
                         m.d.sync += loaded.eq(1)
@@ -522,7 +420,7 @@ class EvoconnCore(wiring.Component):
 
         r_data = Signal(32)
         m.d.comb += bus.r_data.eq(r_data)
-        r_field = ridx["STATE"][:_log2_exact(n_fields)]
+        r_field = ridx["STATE"][:log2_exact(n_fields)]
         state_words = [Signal(signed(32), name=f"r_state_{f}") for f in range(n_fields)]
         for f, (rp, width) in enumerate(state_fields):
             m.d.comb += state_words[f].eq(rp.data.word_select(r_lane, width).as_signed())
@@ -532,12 +430,12 @@ class EvoconnCore(wiring.Component):
                     if name in values:
                         m.d.comb += r_data.eq(values[name])
                     elif name in masks:
-                        _, word = _divmod_const(ridx[name], row_words)
+                        _, word = divmod_const(ridx[name], row_words)
                         m.d.comb += r_data.eq(masks[name][0].data.word_select(word, 32))
                     elif name == "OBS":
                         m.d.comb += r_data.eq(obs[ridx[name]])
                     elif name == "OUT":
-                        m.d.comb += r_data.eq(out[ridx[name]])
+                        m.d.comb += r_data.eq(output.r_data)
                     elif name == "STATE":
                         m.d.comb += r_data.eq(Array(state_words)[r_field])
                     elif name == "SPIKE":

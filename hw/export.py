@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import amaranth
-from amaranth.back import verilog
+from amaranth.back import rtlil
 
 from evoconn.spec import Spec
 
 from .axil import AXIL_PORTS
 from .core import MODULE_NAME, EvoconnCore
+from .toolchain import find_tool
 
 __all__ = ["export_verilog", "manifest", "verilog_text"]
 
@@ -44,9 +46,30 @@ def _kick_time0(text: str) -> str:
     return out
 
 
+#: What Amaranth's own Verilog conversion runs (``amaranth.back.verilog``), plus ``flatten``: the
+#: core's units are components of their own (one Verilog module each), and the export stays one
+#: flat module, as it always was, so memory names, the cocotb bench and the flows see one module.
+_FLATTEN_SCRIPT = """read_rtlil core.il
+hierarchy -top {top}
+proc -nomux -norom
+flatten
+memory_collect
+write_verilog -norename core.v
+"""
+
+
 def verilog_text(core: EvoconnCore) -> str:
-    """The core's Verilog (module :data:`~evoconn.hw.core.MODULE_NAME`), safe in any Icarus mode."""
-    return _kick_time0(verilog.convert(core, name=MODULE_NAME, emit_src=False))
+    """The core's Verilog (one flat module :data:`~evoconn.hw.core.MODULE_NAME`), safe in any Icarus
+    mode. Amaranth writes RTLIL; the pinned Yosys (:func:`evoconn.hw.toolchain.find_tool`) flattens
+    it and writes the Verilog."""
+    text = rtlil.convert(core, name=MODULE_NAME, emit_src=False)
+    yosys = find_tool("yosys")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "core.il").write_text(text)
+        (folder / "flatten.ys").write_text(_FLATTEN_SCRIPT.format(top=MODULE_NAME))
+        yosys.run(["-q", "flatten.ys"], folder, folder / "yosys.log")
+        return _kick_time0((folder / "core.v").read_text())
 
 
 def manifest(core: EvoconnCore, verilog_name: str | None = None) -> dict[str, Any]:
