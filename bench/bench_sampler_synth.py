@@ -9,8 +9,10 @@ So that a design's ports do not become hundreds of package pins, each is wrapped
 registers XOR-reduced into one pin. The inputs are registers and the outputs are registered, so
 the Fmax that nextpnr reports is that of the register-to-register paths through the design (the
 shell's XOR tree included); its resources include the shell's flip-flops (one per input and
-output bit), stated per row. The sampler's shell holds the rho memory (rho_q, RHO_BITS a
-connection, written through a port the shell feeds), so the block RAM of rho is in its figures.
+output bit), stated per row. ``sampler_n256_u4_logic`` takes rho_data from the shell; ``sampler_n256_u*``
+hold the rho memory (rho_q, RHO_BITS a connection, written through a port the shell feeds), so the
+block RAM of rho would be in their figures (those runs did not finish here: synth_xilinx ran 13
+min on the 71,936-deep memory and was stopped).
 
     .venv/bin/python bench/bench_sampler_synth.py --out bench/results/sampler_synth.json
 """
@@ -90,6 +92,8 @@ def _designs():
     yield "threefry_u2", "Threefry2x32(unroll=2)", lambda: _Shell(Threefry2x32(2)), {"words_per_cycle": "2/11"}
     yield "threefry_u4", "Threefry2x32(unroll=4)", lambda: _Shell(Threefry2x32(4)), {"words_per_cycle": "2/6"}
     spec = Spec(n_neurons=256)  # hopper
+    yield ("sampler_n256_u4_logic", "MaskSampler(hopper N=256, unroll=4), rho_data from the shell (no rho memory)",
+           lambda: _Shell(MaskSampler(spec, 4)), {"fill_cycles_n256": fill_cycles(spec, 4)})
     for u in (1, 4):
         def make(u=u):
             s = MaskSampler(spec, u)
