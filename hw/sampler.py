@@ -1,10 +1,10 @@
 """The on-chip mask sampler: one member's masks (and v0) from its key and the rho memory.
 
 Given a member key ``(k0, k1)`` (``key = Cat(k0, k1)``), :class:`MaskSampler` produces exactly
-``mask_rows(spec, sample_masks(rho, key))`` of :mod:`evoconn.spec.packing` / :mod:`evoconn.prng`,
+``mask_rows(spec, sample_masks(rho, key))`` of :mod:`evoconn.spec.packing` / :mod:`evoconn.spec.prng`,
 as the 32-bit words the core's mask memories hold, and then ``initial_membrane(key, N, F)``:
 
-- **Order.** The masks in stream order (:func:`evoconn.prng.mask_streams`: mask_h = 0, mask_in = 1,
+- **Order.** The masks in stream order (:func:`evoconn.spec.prng.mask_streams`: mask_h = 0, mask_in = 1,
   mask_out = 2), then v0 (stream ``STREAM_V0``). Within a mask, the core's rows in order, each row
   from bit 0 to bit N - 1. Every core row has N bits: MASK_H row r = presynaptic neuron r; MASK_IN
   row i = input row i of ``[x, -x]``; MASK_OUT row k = output k (the transposed ``mask_out``).
@@ -40,7 +40,7 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from evoconn.prng import RHO_BITS, STREAM_V0, mask_streams
+from evoconn.spec.prng import RHO_BITS, STREAM_V0, mask_streams
 from evoconn.spec import Spec
 
 from .threefry import Threefry2x32, latency

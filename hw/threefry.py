@@ -1,4 +1,4 @@
-"""Threefry-2x32 with 20 rounds (the block function of :mod:`evoconn.prng`) as an iterative unit.
+"""Threefry-2x32 with 20 rounds (the block function of :mod:`evoconn.spec.prng`) as an iterative unit.
 
 One block ``(y0, y1) = threefry2x32(k0, k1, x0, x1)`` takes ``20 / unroll + 1`` cycles: the cycle
 that accepts ``start`` adds the first key words (``x0 + k0``, ``x1 + k1``) into the state
@@ -21,7 +21,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from evoconn.prng import KEY_PARITY, ROTATIONS
+from evoconn.spec.prng import KEY_PARITY, ROTATIONS
 
 __all__ = ["ROUNDS", "UNROLLS", "Threefry2x32", "latency"]
 

@@ -2,7 +2,7 @@
 
 The sampler runs in Amaranth's simulator against a real Amaranth block-RAM model (``Memory``)
 holding rho_q in the layout of :func:`evoconn.hw.sampler.rho_layout`; every mask word it writes
-and every v0 it emits is compared with the numpy sampler of :mod:`evoconn.prng`.
+and every v0 it emits is compared with the numpy sampler of :mod:`evoconn.spec.prng`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from amaranth.sim import Simulator
 from numpy.testing import assert_array_equal
 
 from evoconn.hw.sampler import MASKS, MaskSampler, fill_cycles, rho_layout
-from evoconn.prng import RHO_BITS, initial_membrane, mask_streams, mask_words, quantize_rho, sample_masks
+from evoconn.spec.prng import RHO_BITS, initial_membrane, mask_streams, mask_words, quantize_rho, sample_masks
 from evoconn.spec import Spec
 from evoconn.spec.packing import mask_rows, pack_rows
 

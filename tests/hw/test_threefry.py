@@ -1,4 +1,4 @@
-"""The Threefry-2x32 unit equals evoconn.prng.threefry2x32 bit for bit, in Amaranth's simulator."""
+"""The Threefry-2x32 unit equals evoconn.spec.prng.threefry2x32 bit for bit, in Amaranth's simulator."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from amaranth.sim import Simulator
 from numpy.testing import assert_array_equal
 
 from evoconn.hw.threefry import UNROLLS, Threefry2x32, latency
-from evoconn.prng import threefry2x32
+from evoconn.spec.prng import threefry2x32
 
 EDGE = [0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF, 0x1BD11BDA, 0xE42EE425]
 
