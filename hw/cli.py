@@ -16,9 +16,9 @@ def register(sub, name: str) -> None:
     v.add_argument("--out", default="build/core.v", help="the .v file; the manifest goes beside it as .json")
     v.add_argument("--fault", default=None, help=argparse.SUPPRESS)  # test only
     v.set_defaults(func=run_verilog)
-    from .flows_cli import register as register_flow  # synthesis and bitstream flows (hw/flows_cli.py)
+    from .flows_cli import register as register_flow  # synthesis, bitstream, timing flows (hw/flows_cli.py)
 
-    for flow in ("synth", "bitstream"):
+    for flow in ("synth", "bitstream", "timing"):
         register_flow(hw_sub, flow)
 
 
