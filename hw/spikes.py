@@ -16,6 +16,8 @@ from amaranth.hdl import Cat, Const, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .arith import named
+
 __all__ = ["SpikeSearch", "group_width"]
 
 
@@ -59,11 +61,13 @@ class SpikeSearch(wiring.Component):
         n_groups = -(-n // g)
         padded = Cat(self.vector, Const(0, n_groups * g - n))
         words = [padded[k * g:(k + 1) * g] for k in range(n_groups)]
-        any_g = Cat(*(w.any() for w in words))
-        first_g = _lowest(m, any_g) if n_groups > 1 else Const(1, 1)
-        sel = words[0] if n_groups == 1 else Cat(*(
-            Cat(*((words[k][b] & first_g[k]) for k in range(n_groups))).any() for b in range(g)))
-        low = _lowest(m, sel)
+        # every intermediate is a signal of its own: each is used many times, and an expression
+        # would be copied into every use (the simulator's compiled code grows with the copies)
+        any_g = named(m, Cat(*(w.any() for w in words)), "any_group")
+        first_g = named(m, _lowest(m, any_g), "first_group") if n_groups > 1 else Const(1, 1)
+        sel = words[0] if n_groups == 1 else named(m, Cat(*(
+            Cat(*((words[k][b] & first_g[k]) for k in range(n_groups))).any() for b in range(g))), "group_bits")
+        low = named(m, _lowest(m, sel), "lowest_in_group")
         g_bits = (g - 1).bit_length()
         index = Cat(_encode(low, g_bits), _encode(first_g, (n_groups - 1).bit_length())) if n_groups > 1 \
             else _encode(low, g_bits)
