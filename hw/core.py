@@ -214,9 +214,10 @@ class EvoconnCore(wiring.Component):
         m.submodules.lif = lif = LIFPipeline(spec, lanes, self.acc_width, u.shape(), fault=self.fault)
         m.d.comb += [lif.acc.eq(accum.bottom), lif.isyn_rd.eq(rp_isyn.data), lif.v_rd.eq(rp_v.data),
                      lif.iin_rd.eq(rp_iin.data), lif.rate_rd.eq(rp_rate.data), lif.row4.eq(u_d[PIPE - 1])]
-        # the spike vector and SPIKES take the spikes from stage 3, so that the next sub-step's
-        # row-read phase (or its update phase) can start while stage 4 writes the last row's rate
-        z_bits = [lif.z3[lane] for lane in range(lanes)]
+        # the spike vector takes the spikes from stage 3, so that the next sub-step's row-read phase
+        # (or its update phase) can start while stage 4 writes the last row's rate; SPIKES counts
+        # them from stage 4's register (from stage 3, its adder lengthened the critical path)
+        z_bits = [lif.z[lane] for lane in range(lanes)]
         spike_next = named(m, Cat(spike[lanes:], lif.z3), "spike_next")
         fired = sum(z_bits[1:], z_bits[0].as_unsigned())
         spikes_sum = named(m, spikes + fired, "spikes_sum")
@@ -325,8 +326,7 @@ class EvoconnCore(wiring.Component):
                                  wp_isyn.en.eq(-1)]
                 with m.If(stage3):  # stage 3: the spikes are final
                     m.d.comb += [wp_v.addr.eq(u_d[2]), wp_v.data.eq(lif.v_new), wp_v.en.eq(-1)]
-                    m.d.sync += [spike.eq(spike_next),
-                                 spikes.eq(Mux(spikes_sum > spikes_max, spikes_max, spikes_sum))]
+                    m.d.sync += spike.eq(spike_next)
                 # stage 4 (the rate write, below) of the last row overlaps the next phase's first
                 # cycle: a next sub-step starts one cycle before the pipeline is empty; OUT, which
                 # reads the rates, only after it
@@ -357,6 +357,7 @@ class EvoconnCore(wiring.Component):
         m.d.sync += stage4.eq(stage3)
         with m.If(stage4):
             m.d.comb += [wp_rate.addr.eq(u_d[3]), wp_rate.data.eq(lif.rate_new), wp_rate.en.eq(-1)]
+            m.d.sync += spikes.eq(Mux(spikes_sum > spikes_max, spikes_max, spikes_sum))
 
         busy = named(m, ~ctrl.ongoing("IDLE"), "busy")
         in_step = named(m, ~ctrl.ongoing("IDLE") & ~ctrl.ongoing("CLEAR"), "in_step")
