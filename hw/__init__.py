@@ -10,6 +10,8 @@
   (the spike search), :mod:`evoconn.hw.output` (the output accumulator); :mod:`evoconn.hw.arith`
   holds the spec's arithmetic as Amaranth expressions.
 - :mod:`evoconn.hw.export`, :mod:`evoconn.hw.cli`: ``evoconn hw verilog --out build/core.v``.
+- :mod:`evoconn.hw.synth`, :mod:`evoconn.hw.ecp5`, :mod:`evoconn.hw.vivado`, :mod:`evoconn.hw.timing`:
+  the synthesis, bitstream and out-of-context timing flows (``evoconn hw synth|bitstream|timing``).
 
 The exported Verilog is one flat top module, ``evoconn_core`` (the units flattened into it), with ports ``clk``, ``rst``
 (synchronous, active high) and the AXI4-Lite target ``s_axil_awaddr``, ``s_axil_awvalid``,

@@ -25,9 +25,9 @@ def register(sub, name: str) -> None:
     i.add_argument("--artifact", metavar="DIR", help="take every size from this trained artifact's manifest")
     i.add_argument("--out", default="build/ip", help="the IP folder (default %(default)s)")
     i.set_defaults(func=run_ip, preflight=_check_ip)
-    from .flows_cli import register as register_flow  # synthesis and bitstream flows (hw/flows_cli.py)
+    from .flows_cli import register as register_flow  # synthesis, bitstream, timing flows (hw/flows_cli.py)
 
-    for flow in ("synth", "bitstream"):
+    for flow in ("synth", "bitstream", "timing"):
         register_flow(hw_sub, flow)
 
 

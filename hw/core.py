@@ -5,19 +5,22 @@ Architecture (one env step, START to DONE; the cycle counts are :class:`evoconn.
 - **Accumulators.** One array of N signed accumulators, wide enough for both the exact input sum
   and the exact spike count. A mask row (N bits, read from block RAM in one cycle) adds a common
   ``delta`` to every accumulator whose bit is set; the update phases read the accumulators
-  ``lanes`` at a time from the bottom of the array while shifting it down by ``lanes`` (zeros come
-  in at the top), so the array is empty again after every pass and no wide multiplexer is needed.
+  ``lanes`` at a time through an N / lanes-to-1 multiplexer and clear the whole array (the
+  registers' synchronous reset) in the cycle of the last read, so it is empty again after every
+  pass (v1 shifted the array down by ``lanes`` a cycle instead: more LUTs, a high-fanout shift).
 - **Input phase.** ``2d`` reads of MASK_IN, row ``i`` adding ``+xq[i]`` (``i < d``) or
   ``-xq[i-d]``; one cycle for the last row's data; ``N / lanes`` cycles that saturate the sums to
   the state width and store them as I_in.
 - **Sub-step.** Event-driven recurrent accumulation: one cycle per neuron that spiked in the
   previous sub-step, each reading that neuron's MASK_H row and adding its Dale sign (+1/-1) to the
-  targets' accumulators (the next spike is found with a lowest-set-bit search over the spike
-  vector, which is consumed as it goes). Then ``N / lanes + PIPE`` cycles of LIF updates: a
-  pipeline of ``PIPE = 4`` registered stages takes ``lanes`` neurons a cycle (read-modify-write of
-  I_syn in stage 1, v in stage 3, rate in stage 4; each memory is read one cycle before the stage
-  that needs it), and drains before the phase ends, so the next sub-step reads the final state.
-  The new spikes are shifted into the spike vector ``lanes`` at a time from the last stage.
+  targets' accumulators (the next spike is found with a two-level lowest-set-bit search over the
+  spike vector, :mod:`evoconn.hw.spikes`, which is consumed as it goes). Then ``N / lanes + 3``
+  cycles of LIF updates: a pipeline of ``PIPE = 4`` registered stages takes ``lanes`` neurons a
+  cycle (read-modify-write of I_syn in stage 1, v in stage 3, rate in stage 4; each memory is read
+  one cycle before the stage that needs it). The new spikes are shifted into the spike vector
+  ``lanes`` at a time from stage 3, so the next sub-step starts while stage 4 writes the last
+  row's rate (that write runs on its own registered stage-valid bit, whichever state the FSM is
+  in); the output phase waits for it, so the last sub-step takes one cycle more.
 - **Output phase.** ``a * N / lanes`` cycles, each adding up to ``lanes`` rates selected by the
   transposed output mask into ``OUT[k]`` through three stages (the masked rates and the adder
   tree's first level, registered; its next two levels, registered; the rest and the add into
@@ -233,8 +236,11 @@ class EvoconnCore(wiring.Component):
                                              fault=self.fault if self.fault in LIF_FAULTS else None)
         m.d.comb += [lif.acc.eq(accum.bottom), lif.isyn_rd.eq(rp_isyn.data), lif.v_rd.eq(rp_v.data),
                      lif.iin_rd.eq(rp_iin.data), lif.rate_rd.eq(rp_rate.data), lif.row4.eq(u_d[PIPE - 1])]
+        # the spike vector takes the spikes from stage 3, so that the next sub-step's row-read phase
+        # (or its update phase) can start while stage 4 writes the last row's rate; SPIKES counts
+        # them from stage 4's register (from stage 3, its adder lengthened the critical path)
         z_bits = [lif.z[lane] for lane in range(lanes)]
-        spike_next = named(m, Cat(spike[lanes:], lif.z), "spike_next")
+        spike_next = named(m, Cat(spike[lanes:], lif.z3), "spike_next")
         fired = sum(z_bits[1:], z_bits[0].as_unsigned())
         spikes_sum = named(m, spikes + fired, "spikes_sum")
         spikes_max = (1 << spikes_w) - 1
@@ -280,6 +286,7 @@ class EvoconnCore(wiring.Component):
                 m.next = "UPD"
             m.d.sync += u.eq(0)
 
+        stage3 = Signal()  # stage 3 of the LIF pipeline holds a row (only in UPD)
         m.d.sync += [row_valid.eq(0), out_valid.eq(0), u_d[0].eq(u)]
         m.d.sync += [u_d[s + 1].eq(u_d[s]) for s in range(PIPE - 1)]
 
@@ -306,8 +313,8 @@ class EvoconnCore(wiring.Component):
             with state("CLEAR"):
                 for wp in (wp_v, wp_isyn, wp_rate, wp_iin):
                     m.d.comb += [wp.addr.eq(u), wp.data.eq(0), wp.en.eq(-1)]
-                # N / lanes shifts empty the accumulators, which an aborted step may have left full
-                m.d.comb += accum.shift.eq(1)
+                # the accumulators, which an aborted step may have left full, are cleared at once
+                m.d.comb += accum.clear.eq(1)
                 m.d.sync += [spike.eq(0), u.eq(u + 1)]
                 with m.If(u == rows - 1):
                     m.d.sync += pend_start.eq(0)
@@ -327,8 +334,8 @@ class EvoconnCore(wiring.Component):
                 m.d.sync += u.eq(0)
                 m.next = "IN_STORE"
             with state("IN_STORE"):
-                m.d.comb += [accum.shift.eq(1), wp_iin.addr.eq(u), wp_iin.data.eq(accum.bottom_sat),
-                             wp_iin.en.eq(-1)]
+                m.d.comb += [accum.sel.eq(u), accum.clear.eq(u == rows - 1), wp_iin.addr.eq(u),
+                             wp_iin.data.eq(accum.bottom_sat), wp_iin.en.eq(-1)]
                 m.d.sync += u.eq(u + 1)
                 with m.If(u == rows - 1):
                     m.d.sync += sub.eq(0)
@@ -341,6 +348,8 @@ class EvoconnCore(wiring.Component):
                     m.d.sync += u.eq(0)
                     m.next = "UPD"
             with state("UPD"):
+                m.d.comb += stage3.eq((u >= 3) & (u <= rows + 2))
+
                 def in_range(row):  # no read beyond the depth while the pipeline drains
                     return Mux(row < rows, row, 0)
                 m.d.comb += [rp_isyn.addr.eq(in_range(u)),  # stage 1's, one cycle ahead
@@ -349,21 +358,21 @@ class EvoconnCore(wiring.Component):
                              rp_rate.addr.eq(in_range(u_d[2]))]  # stage 4's
                 m.d.sync += u.eq(u + 1)
                 with m.If((u >= 1) & (u <= rows)):  # stage 1 holds a row
-                    m.d.comb += [accum.shift.eq(1), wp_isyn.addr.eq(u_d[0]), wp_isyn.data.eq(lif.isyn_new),
+                    m.d.comb += [accum.sel.eq(u_d[0]), accum.clear.eq(u == rows),
+                                 wp_isyn.addr.eq(u_d[0]), wp_isyn.data.eq(lif.isyn_new),
                                  wp_isyn.en.eq(-1)]
-                with m.If((u >= 3) & (u <= rows + 2)):  # stage 3
+                with m.If(stage3):  # stage 3: the spikes are final
                     m.d.comb += [wp_v.addr.eq(u_d[2]), wp_v.data.eq(lif.v_new), wp_v.en.eq(-1)]
-                with m.If(u >= PIPE):  # stage 4: the spikes are final
-                    m.d.comb += [wp_rate.addr.eq(u_d[3]), wp_rate.data.eq(lif.rate_new), wp_rate.en.eq(-1)]
-                    m.d.sync += [spike.eq(spike_next),
-                                 spikes.eq(Mux(spikes_sum > spikes_max, spikes_max, spikes_sum))]
-                with m.If(u == rows + PIPE - 1):
-                    with m.If(sub == k_sub - 1):
-                        m.d.sync += [u.eq(0), k.eq(0)]
-                        m.next = "OUT"
-                    with m.Else():
-                        m.d.sync += sub.eq(sub + 1)
-                        enter_substep(spike_next)
+                    m.d.sync += spike.eq(spike_next)
+                # stage 4 (the rate write, below) of the last row overlaps the next phase's first
+                # cycle: a next sub-step starts one cycle before the pipeline is empty; OUT, which
+                # reads the rates, only after it
+                with m.If((sub == k_sub - 1) & (u == rows + PIPE - 1)):
+                    m.d.sync += [u.eq(0), k.eq(0)]
+                    m.next = "OUT"
+                with m.If((sub != k_sub - 1) & (u == rows + PIPE - 2)):
+                    m.d.sync += sub.eq(sub + 1)
+                    enter_substep(spike_next)
             with state("OUT"):
                 m.d.comb += [rp_rate.addr.eq(u), rp_out.addr.eq(k)]
                 m.d.sync += [out_valid.eq(1), out_k.eq(k), out_u.eq(u), out_first.eq(u == 0),
@@ -384,6 +393,14 @@ class EvoconnCore(wiring.Component):
                 with m.If(~hang):
                     m.d.sync += done.eq(1)
                     m.next = "IDLE"
+
+        # stage 4 of the LIF pipeline: the cycle after stage 3, whichever state the FSM is in by then
+        # (not into a clear: an ABORT during UPD must not let the aborted row's rate land after it)
+        stage4 = Signal()
+        m.d.sync += stage4.eq(stage3)
+        with m.If(stage4 & ~ctrl.ongoing("CLEAR")):
+            m.d.comb += [wp_rate.addr.eq(u_d[3]), wp_rate.data.eq(lif.rate_new), wp_rate.en.eq(-1)]
+            m.d.sync += spikes.eq(Mux(spikes_sum > spikes_max, spikes_max, spikes_sum))
 
         busy = named(m, ~ctrl.ongoing("IDLE"), "busy")
         m.d.comb += in_step.eq(~ctrl.ongoing("IDLE") & ~ctrl.ongoing("CLEAR"))

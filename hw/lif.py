@@ -41,7 +41,7 @@ class LIFPipeline(wiring.Component):
     """Ports in: ``acc`` (the recurrent counts of the row in stage 1), the memories' read data
     ``isyn_rd`` (stage 1), ``v_rd`` and ``iin_rd`` (stage 2), ``rate_rd`` (stage 4), ``row4`` (the row
     in stage 4, for its Dale sign). Out: ``isyn_new``, ``v_new``, ``rate_new`` (rows to write back,
-    lane 0 first) and ``z`` (the row's spikes in stage 4)."""
+    lane 0 first), ``z3`` (the spikes of the row in stage 3) and ``z`` (those of the row in stage 4)."""
 
     def __init__(self, spec: Spec, lanes: int, acc_width: int, row_shape, *, fault: str | None = None):
         self.spec, self.lanes, self.fault = spec, lanes, fault
@@ -57,6 +57,7 @@ class LIFPipeline(wiring.Component):
             "v_new": Out(lanes * sw),
             "rate_new": Out(lanes * rw),
             "z": Out(lanes),
+            "z3": Out(lanes),
         })
 
     def elaborate(self, platform):
@@ -71,6 +72,7 @@ class LIFPipeline(wiring.Component):
         p2_v = [Signal(signed(sw), name=f"l{lane}_p2_v") for lane in range(lanes)]
         p2_d = [Signal(signed(sw + 1), name=f"l{lane}_p2_d") for lane in range(lanes)]
         p3_z = Signal(lanes)
+        z3 = []
         v_new, isyn_new, rate_new = [], [], []
         for lane in range(lanes):
             v_old = self.v_rd[lane * sw:(lane + 1) * sw].as_signed()
@@ -89,6 +91,7 @@ class LIFPipeline(wiring.Component):
             v1 = saturate(m, p2_v[lane] + gain(p2_d[lane], mem_leak), sw, f"{p}_v")
             z = named(m, (v1 >= thr) if self.fault == "threshold" else (v1 > thr), f"{p}_z")
             m.d.sync += p3_z[lane].eq(z)
+            z3.append(z)
             # stage 4: neuron r * lanes + lane is excitatory iff r < ceil((n_exc - lane) / lanes)
             exc_rows = -((lane - spec.n_exc) // lanes)
             exc = named(m, self.row4 < exc_rows if exc_rows > 0 else Const(0), f"{p}_exc")
@@ -105,5 +108,6 @@ class LIFPipeline(wiring.Component):
             self.v_new.eq(Cat(*v_new)),
             self.rate_new.eq(Cat(*rate_new)),
             self.z.eq(p3_z),
+            self.z3.eq(Cat(*z3)),
         ]
         return m

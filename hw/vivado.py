@@ -22,6 +22,7 @@ the core's register map at ``base_address`` with range ``RegisterMap.size`` roun
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -37,7 +38,8 @@ from .core import MODULE_NAME
 from .synth import _sha, design_verilog
 from .toolchain import cache_key
 
-__all__ = ["PYNQ_Z2", "VivadoMissing", "address_range", "wrapper_verilog", "build_tcl", "vivado_project"]
+__all__ = ["MEASURED_ECP5_FMAX_MHZ", "PYNQ_CLOCK_MARGIN", "PYNQ_Z2", "VivadoMissing", "address_range", "build_tcl",
+           "default_clock_mhz", "vivado_project", "wrapper_verilog"]
 
 WRAPPER = ip.TOP
 
@@ -64,6 +66,27 @@ PYNQ_Z2: dict[str, Any] = {
 
 #: Vivado's smallest address range for an AXI slave segment.
 MIN_RANGE = 4096
+
+
+#: ECP5 LFE5U-85F (speed 6) Fmax after place and route of this core at lanes 16, by N, as measured
+#: by ``evoconn hw bitstream --target ecp5`` and committed in tests/synth/baselines/ecp5_n*_l16.json
+#: (tests/synth/test_flows_unit.py checks that these equal the baselines).
+MEASURED_ECP5_FMAX_MHZ: dict[int, float] = {64: 63.97, 256: 45.22}
+
+#: The PYNQ flow's default clock is this share of the measured ECP5 Fmax: the Z-7020 (-1) fabric is
+#: not slower than the ECP5's (speed 6), so 80 % leaves room for Vivado's different placement, the
+#: AXI interconnect in front of the core and FCLK_CLK0 landing on the nearest frequency the PS's
+#: dividers make. It has not been checked with Vivado here (there is none).
+PYNQ_CLOCK_MARGIN = 0.8
+
+
+def default_clock_mhz(spec: Spec) -> float:
+    """The PYNQ flow's default clock for ``spec``: :data:`PYNQ_CLOCK_MARGIN` x the measured ECP5 Fmax of
+    the smallest measured N at or above ``spec.n_neurons`` (a larger core is not faster), or of the
+    largest measured N beyond them; rounded down to whole MHz."""
+    sizes = sorted(MEASURED_ECP5_FMAX_MHZ)
+    ref = next((n for n in sizes if n >= spec.n_neurons), sizes[-1])
+    return float(math.floor(PYNQ_CLOCK_MARGIN * MEASURED_ECP5_FMAX_MHZ[ref]))
 
 
 class VivadoMissing(RuntimeError):
@@ -216,7 +239,9 @@ open_run impl_1
 report_timing_summary -file [file join $here timing.rpt]
 report_utilization -file [file join $here utilization.rpt]
 set wns [get_property STATS.WNS [get_runs impl_1]]
-if {{$wns < 0}} {{ error "evoconn: timing not met at $clock_mhz MHz (WNS $wns ns); see timing.rpt" }}
+set whs [get_property STATS.WHS [get_runs impl_1]]
+if {{$wns < 0}} {{ error "evoconn: setup timing not met at $clock_mhz MHz (WNS $wns ns); see timing.rpt" }}
+if {{$whs < 0}} {{ error "evoconn: hold timing not met at $clock_mhz MHz (WHS $whs ns); see timing.rpt" }}
 
 # --- products: NAME.bit and NAME.hwh side by side --------------------------------------------------
 file copy -force [lindex [glob [file join [get_property DIRECTORY [get_runs impl_1]] *.bit]] 0] \\
@@ -225,7 +250,7 @@ set hwh [lindex [glob -nocomplain [file join $here vivado ${{name}}_prj.gen sour
   [file join $here vivado ${{name}}_prj.srcs sources_1 bd $name hw_handoff $name.hwh]] 0]
 if {{$hwh eq ""}} {{ error "evoconn: no $name.hwh was generated" }}
 file copy -force $hwh [file join $here $name.hwh]
-puts "evoconn: wrote [file join $here $name.bit] and [file join $here $name.hwh] (WNS $wns ns)"
+puts "evoconn: wrote [file join $here $name.bit] and [file join $here $name.hwh] (WNS $wns ns, WHS $whs ns)"
 """
 
 
@@ -234,7 +259,7 @@ def _vivado_version(vivado: str) -> str:
     return next((ln.strip() for ln in out.splitlines() if ln.strip()), "unknown")
 
 
-def vivado_project(spec: Spec, lanes: int, *, name: str = "evoconn", clock_mhz: float = 100.0,
+def vivado_project(spec: Spec, lanes: int, *, name: str = "evoconn", clock_mhz: float | None = None,
                    base_address: int = 0x4000_0000, interconnect: str = "smartconnect", jobs: int = 2,
                    build_root: str | Path = "build/hw", run: bool = True,
                    artifact: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
@@ -246,6 +271,8 @@ def vivado_project(spec: Spec, lanes: int, *, name: str = "evoconn", clock_mhz: 
     Raises :class:`VivadoMissing` (after writing the project) when Vivado is absent.
     ``artifact``: the trained artifact the spec was taken from (recorded in the manifest).
     """
+    if clock_mhz is None:
+        clock_mhz = default_clock_mhz(spec)
     if not name.isidentifier():
         raise ValueError(f"name must be a plain identifier (it names the .bit, .hwh and block design), got {name!r}")
     if base_address % MIN_RANGE:

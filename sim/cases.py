@@ -84,8 +84,13 @@ def make_case(spec: Spec, seed: int, index: int, steps: int, state_every: int = 
         xq = _obs(spec, rng, steps, extreme=True)
         v0 = rng.integers(0, 2 * spec.threshold, n).astype(np.int32)  # some start above threshold
     elif kind == "ones":
-        m = {k: np.ones(s, bool) for k, s in shapes.items()}  # input coefficients cancel: I_in = 0
-        xq = np.full((steps, d), hi, np.int32)
+        # every mask bit set, except the -x rows of the even inputs: with all of MASK_IN set the input
+        # coefficients would cancel (I_in = 0); so I_in[j] = sum of the even inputs, for every neuron,
+        # through the whole input path (full-range observations, the first step at the top)
+        m = {k: np.ones(s, bool) for k, s in shapes.items()}
+        m["mask_in"][d + np.arange(0, d, 2)] = False
+        xq = _obs(spec, rng, steps, extreme=True)
+        xq[0] = hi
         v0 = np.where(np.arange(n) % 2 == 0, shi, slo).astype(np.int32)
     elif kind == "threshold":  # v = 2**F, u = 2**F: v + gain(u - v) = v, on the threshold for good
         thr = spec.threshold

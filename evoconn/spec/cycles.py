@@ -26,20 +26,21 @@ class CycleModel:
     The constants are the RTL's contract: the core (:mod:`evoconn.hw.core`) is built to take
     exactly this many cycles, counted by its CYCLES register as the cycles with STATUS.BUSY set
     after the START write is accepted. The input's ``+1`` is one cycle of block-RAM read latency
-    at the end of the phase (the last row read's data); the output's ``+3`` that cycle and two
-    more for the registered stages of its adder tree; the sub-step's
-    ``+4`` is the depth of the LIF update pipeline (one cycle of read latency, then four registered
-    stages of which the first overlaps it: the last row's rate is written 4 cycles after its read
-    was issued). START itself costs nothing, and a sub-step with no arriving spikes skips the
-    row-read phase entirely.
+    at the end of the phase (the last row read's data); the sub-step's ``+3`` is the depth of the LIF
+    update pipeline up to its spikes (one cycle of read latency, then the registered stages 1 to 3:
+    the last row's spikes are final 3 cycles after its read was issued; its stage 4, the rate write,
+    overlaps the next sub-step's first cycle); the output's ``+4`` is that stage 4 after the last
+    sub-step, one cycle of read latency and two more for the registered stages of its adder tree.
+    START itself costs nothing, and a sub-step with no arriving spikes skips the row-read phase
+    entirely.
     """
 
     spec: Spec
     lanes: int = DEFAULT_LANES
     start_overhead: int = 0
     input_overhead: int = 1
-    substep_overhead: int = 4
-    output_overhead: int = 3
+    substep_overhead: int = 3
+    output_overhead: int = 4
 
     def __post_init__(self) -> None:
         n = self.spec.n_neurons

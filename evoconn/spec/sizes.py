@@ -25,7 +25,8 @@ CORE_ID = 0x45564F43
 #: 1.1: the board-safe bus (every access answers OKAY in bounded time; refused accesses set
 #: STATUS.ERR_READ/ERR_WRITE and ERR_ADDR instead of SLVERR; window reads while busy answer at
 #: once; CONTROL.ABORT, STATUS.ABORTED). The offsets of 1.0 are unchanged, hence a minor bump; it
-#: changes every spec hash, since the hash covers CORE_VERSION.
+#: changes every spec hash, since the hash covers CORE_VERSION. Core 1.1 also has the v2 timing
+#: (a sub-step starts while the LIF pipeline's rate write drains: CycleModel 4/3 -> 3/4 overheads).
 CORE_VERSION = (1 << 16) | 1
 #: Neuron updates per clock when none is named: an implementation parameter, not part of the hash.
 DEFAULT_LANES = 16

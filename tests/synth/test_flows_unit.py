@@ -22,7 +22,14 @@ from evoconn.hw import toolchain
 from evoconn.hw.axil import AXIL_PORTS
 from evoconn.hw.ecp5 import summarize_report
 from evoconn.hw.synth import compare_to_baseline, count_resources, mark_ram_style, synthesize
-from evoconn.hw.vivado import VivadoMissing, address_range, vivado_project
+from evoconn.hw.vivado import (
+    MEASURED_ECP5_FMAX_MHZ,
+    PYNQ_CLOCK_MARGIN,
+    VivadoMissing,
+    address_range,
+    default_clock_mhz,
+    vivado_project,
+)
 from evoconn.spec import Spec
 
 FAKE = Path(__file__).with_name("fake_tools.py")
@@ -88,12 +95,16 @@ def test_vivado_tcl_is_complete(tmp_path, monkeypatch, interconnect):
     assert f"set_property name {ip.NAME} [ipx::current_core]" in tcl
     assert "set_property ip_repo_paths [list $ip_dir] [current_project]" in tcl
     assert inv["axi_ic"].startswith(f"xilinx.com:ip:{interconnect}:")
-    # the PS: GP0 master, FCLK0 at 100 MHz with its reset, board preset or explicit settings
+    # the PS: GP0 master, FCLK0 at the default clock with its reset, board preset or explicit settings
     for setting in ("CONFIG.PCW_USE_M_AXI_GP0 {1}", "CONFIG.PCW_EN_CLK0_PORT {1}", "CONFIG.PCW_EN_RST0_PORT {1}",
                     "CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ $clock_mhz]", "apply_board_preset \"1\"",
                     "CONFIG.PCW_UIPARAM_DDR_PARTNO {MT41K256M16 RE-125}"):
         assert setting in tcl, setting
-    assert "set clock_mhz 100\n" in tcl
+    # the default clock: PYNQ_CLOCK_MARGIN x the measured ECP5 Fmax (issue 11; it was 100 MHz)
+    assert f"set clock_mhz {default_clock_mhz(SPEC):g}\n" in tcl
+    # both setup and hold are checked before a bitstream is accepted
+    assert 'if {$wns < 0} { error "evoconn: setup timing not met' in tcl
+    assert 'if {$whs < 0} { error "evoconn: hold timing not met' in tcl
     assert not re.search(r"CONFIG\.\w+ \{\$", tcl), "a variable inside braces is not substituted by Tcl"
     # every connection
     nets = _nets(tcl)
@@ -304,3 +315,16 @@ def test_hardware_doc_table_matches_committed_baselines():
         assert [num(r[6]), num(r[7]), num(r[8])] == [ecp5["utilization"][c]["used"] for c in
                                                      ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD")]
         assert abs(num(r[11]) - ecp5["fmax"]["clk"]["achieved_mhz"] * 1e6 / num(r[10])) < 100
+
+
+def test_pynq_default_clock_comes_from_the_committed_ecp5_fmax():
+    """The PYNQ flow's default clock is derived from the measured ECP5 Fmax (the committed baselines),
+    not typed: PYNQ_CLOCK_MARGIN x the Fmax of the smallest measured N at or above the core's."""
+    baselines = Path(__file__).with_name("baselines")
+    for n, fmax in MEASURED_ECP5_FMAX_MHZ.items():
+        base = json.loads((baselines / f"ecp5_n{n}_l16.json").read_text())
+        assert fmax == base["fmax"]["clk"]["achieved_mhz"], n
+    assert 0 < PYNQ_CLOCK_MARGIN < 1
+    for n, ref in ((32, 64), (64, 64), (128, 256), (256, 256), (512, 256)):
+        want = int(PYNQ_CLOCK_MARGIN * MEASURED_ECP5_FMAX_MHZ[ref])
+        assert default_clock_mhz(Spec(n_neurons=n)) == want, n
