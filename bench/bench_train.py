@@ -36,7 +36,7 @@ def _throughput_one(args, pop: int) -> dict:
     from evoconn.training.rollout import normalize
     from evoconn.training.trainer import TrainConfig, Trainer
 
-    cfg = TrainConfig(env=args.env, population=pop, neurons=args.neurons, backend=args.backend,
+    cfg = TrainConfig(env=args.env, population=pop, neurons=args.neurons, physics=args.backend,
                       episode_len=args.episode_len, model=args.model)
     t = Trainer(cfg)
     s = t.init()
@@ -91,7 +91,7 @@ def compare(args) -> dict:
                 p += 1  # mirrored pairs need an even number of training members
             cfg = TrainConfig(env=args.env, algo=algo, model=model, population=p,
                               generations=args.generations, neurons=args.neurons, seed=seed,
-                              backend=args.backend, episode_len=args.episode_len,
+                              physics=args.backend, episode_len=args.episode_len,
                               checkpoint_every=10)
             out = Path(args.work) / f"{name}-{seed}"
             # an interrupted comparison resumes where it stopped: finished runs are read back,

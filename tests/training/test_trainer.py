@@ -126,7 +126,7 @@ def test_checkpoint_and_best_artifact_round_trip(tmp_path):
     state, meta = load_checkpoint(tmp_path / "run" / "checkpoint.npz", trainer.init())
     assert meta["generation"] == 2 and int(state.generation) == 2
     art = load_artifact(tmp_path / "run" / "best")
-    assert art.manifest["env"] == cfg.env and art.manifest["backend"] == cfg.backend
+    assert art.manifest["env"] == cfg.env and art.manifest["physics"] == cfg.physics
     assert art.manifest["brax_version"] and art.manifest["seed"] == 0
     assert art.spec == trainer.spec and art.normalizer is not None
     g = art.manifest["generation"]
