@@ -26,9 +26,9 @@ def test_fake_and_jax_train_the_same():
     kw = dict(generations=3, population=6, seed=3, max_steps=30)
     want = train_core(LocalRunner(JaxCore(SPEC)), "CartPole-v1", SPEC, **kw)
     got = train_core(LocalRunner(RegisterCore(FakeBus(SPEC), SPEC)), "CartPole-v1", SPEC, **kw)
-    fit = np.array([r["fitness"] for r in want.rows])
+    fit = np.array([r["train/fitness"] for r in want.rows])
     assert fit.shape == (3, 6) and np.ptp(fit) > 0
-    np.testing.assert_array_equal(np.array([r["fitness"] for r in got.rows]), fit)
+    np.testing.assert_array_equal(np.array([r["train/fitness"] for r in got.rows]), fit)
     for k in SPEC.mask_shapes:
         np.testing.assert_array_equal(got.rho[k], want.rho[k])
         assert got.rho[k].min() >= 1e-3 and got.rho[k].max() <= 1 - 1e-3
@@ -43,7 +43,7 @@ def test_train_backend_routes_to_the_core_loop(tmp_path, capsys):
     assert main(["train-core", "--backend", "jax", "--env", "CartPole-v1", *common, "--max-steps", "20",
                  "--json"]) == 0
     rows_core = json.loads(capsys.readouterr().out)["rows"]
-    assert [r["fitness"] for r in rows] == [r["fitness"] for r in rows_core] and len(rows) == 2
+    assert [r["train/fitness"] for r in rows] == [r["train/fitness"] for r in rows_core] and len(rows) == 2
     art = load_artifact(tmp_path / "run" / "best")
     assert art.manifest["scored_on"] == "fake" and art.spec.n_neurons == 16
     assert art.normalizer is not None and art.normalizer.count == 2 * 4
