@@ -52,7 +52,7 @@ def _throughput_one(args, pop: int) -> dict:
     members = {kk: v[: pop] for kk, v in ec.ask(s.algo, jax.random.PRNGKey(0), pop).items()}
     pool = s.reset_pool
     act = jnp.zeros((pop, t.spec.act_dim))
-    phys = jax.jit(lambda es: jax.lax.fori_loop(0, k, lambda i, e: jax.vmap(t.env.step)(e, act), es))
+    phys = jax.jit(lambda es: jax.lax.fori_loop(0, k, lambda i, e: jax.vmap(t.runner.env.step)(e, act), es))
     prep = jax.jit(jax.vmap(t.policy.prepare))(members)
     carry = jax.jit(jax.vmap(t.policy.init_carry))(jax.random.split(jax.random.PRNGKey(1), pop))
 
@@ -61,7 +61,7 @@ def _throughput_one(args, pop: int) -> dict:
         return jax.lax.fori_loop(0, k, lambda i, c: jax.vmap(t.policy.apply)(prep, c, x)[0], c)
 
     net = jax.jit(net_loop)
-    upd = jax.jit(lambda a, th, f: ec.tell(t.ec_params, a, th, f)[0])
+    upd = jax.jit(lambda a, th, f: ec.tell(t.strategy.params, a, th, f)[0])
     fit = jnp.arange(pop, dtype=jnp.float32)
 
     def timed(f, *a):
