@@ -75,16 +75,13 @@ def _git_head(path: str) -> str:
 
 
 def _worker_ours(args) -> dict:
-    import dataclasses
     from importlib import metadata
 
     import jax
     from evoconn.training.trainer import TrainConfig, Trainer
 
-    # the physics field is being renamed (backend -> physics); accept either
-    field = "physics" if "physics" in {f.name for f in dataclasses.fields(TrainConfig)} else "backend"
     cfg = TrainConfig(env=args.env, population=args.population, neurons=args.neurons,
-                      episode_len=args.episode_len, model=args.model, **{field: args.physics})
+                      episode_len=args.episode_len, model=args.model, physics=args.physics)
     t = Trainer(cfg)
     s = t.init()
     t0 = time.perf_counter()
@@ -172,7 +169,7 @@ def _shares(t, s, pop: int, k: int) -> dict:
     members = {kk: v[: pop] for kk, v in ec.ask(s.algo, jax.random.PRNGKey(0), pop).items()}
     pool = s.reset_pool
     act = jnp.zeros((pop, t.spec.act_dim))
-    phys = jax.jit(lambda es: jax.lax.fori_loop(0, k, lambda i, e: jax.vmap(t.env.step)(e, act), es))
+    phys = jax.jit(lambda es: jax.lax.fori_loop(0, k, lambda i, e: jax.vmap(t.runner.env.step)(e, act), es))
     prep = jax.jit(jax.vmap(t.policy.prepare))(members)
     carry = jax.jit(jax.vmap(t.policy.init_carry))(jax.random.split(jax.random.PRNGKey(1), pop))
 
@@ -181,7 +178,7 @@ def _shares(t, s, pop: int, k: int) -> dict:
         return jax.lax.fori_loop(0, k, lambda i, c: jax.vmap(t.policy.apply)(prep, c, x)[0], c)
 
     net = jax.jit(net_loop)
-    upd = jax.jit(lambda a, th, f: ec.tell(t.ec_params, a, th, f)[0])
+    upd = jax.jit(lambda a, th, f: ec.tell(t.strategy.params, a, th, f)[0])
     fit = jnp.arange(pop, dtype=jnp.float32)
 
     def timed(f, *a):
@@ -209,7 +206,7 @@ def compare(args) -> dict:
                 p += 1  # mirrored pairs need an even number of training members
             cfg = TrainConfig(env=args.env, algo=algo, model=model, population=p,
                               generations=args.generations, neurons=args.neurons, seed=seed,
-                              backend=args.backend, episode_len=args.episode_len,
+                              physics=args.backend, episode_len=args.episode_len,
                               checkpoint_every=10)
             out = Path(args.work) / f"{name}-{seed}"
             # an interrupted comparison resumes where it stopped: finished runs are read back,

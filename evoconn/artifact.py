@@ -2,7 +2,7 @@
 
 An artifact is a directory::
 
-    manifest.json    spec (and its hash), sizes, env, library versions, seed, git revision, ...
+    manifest.json    spec (and its hash), sizes, env, physics, library versions, seed, git revision, ...
     masks.npz        mask_in (2d, N), mask_h (N, N), mask_out (N, a), bool
     probs.npz        the same keys, float32 connection probabilities (when trained by EC)
     normalizer.npz   mean, var (d,) float64 and count: the observation normalizer
@@ -39,6 +39,7 @@ __all__ = [
     "base_manifest",
     "check_pairing",
     "load_artifact",
+    "manifest_physics",
     "save_artifact",
 ]
 
@@ -299,6 +300,13 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
             return {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as e:
         raise ArtifactError(f"{path}: truncated or corrupt ({type(e).__name__}: {e})") from None
+
+
+def manifest_physics(manifest: dict[str, Any]) -> str | None:
+    """The Brax physics pipeline a manifest records: ``physics``, or ``backend`` in manifests
+    written before the rename (where "backend" meant the physics, not the Core backend)."""
+    value = manifest.get("physics", manifest.get("backend"))
+    return str(value) if value is not None else None
 
 
 def load_manifest(path: str | os.PathLike) -> dict[str, Any]:

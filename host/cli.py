@@ -15,12 +15,14 @@ This module only parses options, calls the host modules that own the work
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import types
+from pathlib import Path
 from typing import Any
 
-from evoconn.artifact import ArtifactError, load_artifact
+from evoconn.artifact import ArtifactError, load_artifact, manifest_physics
 from evoconn.cli import summary
 from evoconn.host.backends import BACKENDS, core_lanes, open_backend
 from evoconn.host.core import CoreError, CoreStats
@@ -45,7 +47,8 @@ def register(sub, name: str) -> None:
                             "artifact's probabilities under the paper's fitness rules")
         p.add_argument("--env", help="environment (default: the artifact's); Gymnasium id, or a Brax "
                                      "name / brax:NAME where JAX is installed")
-        p.add_argument("--brax-backend", help="Brax physics backend (default: the artifact's)")
+        p.add_argument("--physics", help="Brax physics backend (default: the artifact's)")
+        p.add_argument("--brax-backend", dest="physics", help=argparse.SUPPRESS)  # the old spelling
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--max-steps", type=count(), default=1000, help="episode cap (default %(default)s)")
         p.add_argument("--report", action="store_true", help="print a throughput report")
@@ -174,7 +177,7 @@ def run_rollout(args: argparse.Namespace) -> int:
     env_name = args.env or art.manifest.get("env")
     if not env_name:
         raise _cli_error(f"{args.artifact} does not name its env; pass --env")
-    brax_backend = args.brax_backend or art.manifest.get("backend") or "positional"
+    brax_backend = args.physics or manifest_physics(art.manifest) or "positional"
     if args.population and art.probs is None:
         raise _cli_error(f"{args.artifact} has no probs.npz to sample a population from")
     job = RolloutJob(env_name, brax_backend, art.masks, art.probs, art.normalizer, args.episodes,
@@ -229,7 +232,7 @@ def run_rollout(args: argparse.Namespace) -> int:
 
 
 def run_train_backend(args: argparse.Namespace) -> int:
-    """``evoconn train --backend B``: the options of ``evoconn train`` mapped onto train-core's loop."""
+    """``evoconn train --backend B``: the options of ``evoconn train``, the Core runner of train-core."""
     if args.backend == "pynq":
         raise _cli_error("evoconn train --backend pynq has no board options: use evoconn train-core "
                          "--backend pynq --overlay core.bit (same loop)")
@@ -242,13 +245,12 @@ def run_train_backend(args: argparse.Namespace) -> int:
     env = args.gym_env or args.env
     if not env:
         raise _cli_error("--backend needs --env (a Brax task) or --gym-env (a Gymnasium id, e.g. Pendulum-v1)")
-    ns = argparse.Namespace(
-        env=env, backend=args.backend, neurons=args.neurons or 256, substeps=None,
-        population=args.population or 16, generations=args.generations or 10,
-        max_steps=args.episode_len or 1000, seed=args.seed or 0, lr=args.lr if args.lr is not None else 0.15,
-        clip_eps=args.clip_eps, out=args.out, json=False, record=None, verify=False, timeout=1.0,
-        lanes=None, overlay=None, ip=None, replay=None)
-    return run_train_core(ns)
+    given = {"neurons": args.neurons, "population": args.population, "generations": args.generations,
+             "seed": args.seed, "max_steps": args.episode_len, "lr": args.lr, "clip_eps": args.clip_eps,
+             "physics": getattr(args, "physics", None)}
+    defaults = {"neurons": 256, "population": 16, "generations": 10, "max_steps": 1000}
+    return train_on_core(env, CoreOptions(backend=args.backend), out=args.out, as_json=False,
+                         **{**defaults, **{k: v for k, v in given.items() if v is not None}})
 
 
 def run_rtl(args: argparse.Namespace, spec: Spec, job: RolloutJob) -> tuple[Any, ...]:
@@ -264,51 +266,73 @@ def run_rtl(args: argparse.Namespace, spec: Spec, job: RolloutJob) -> tuple[Any,
     return result, timer, stats, runtime, types.SimpleNamespace(lanes=session.lanes)
 
 
+@dataclasses.dataclass(frozen=True)
+class CoreOptions:
+    """How train-core reaches its backend's core (the attributes :func:`make_core` reads)."""
+
+    backend: str
+    record: str | None = None
+    verify: bool = False
+    timeout: float = 1.0
+    lanes: int | None = None  # None: the default for N (core_lanes)
+    overlay: str | None = None
+    ip: str | None = None
+    replay: str | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> CoreOptions:
+        return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
 def run_train_core(args: argparse.Namespace) -> int:
-    """``evoconn train-core``: the Core-scored EC loop (:mod:`evoconn.host.train_core`)."""
+    """``evoconn train-core``: EC with every member scored on the backend's Core."""
+    kw: dict[str, Any] = {k: getattr(args, k) for k in ("neurons", "substeps", "population", "generations",
+                                                         "max_steps", "seed", "lr")}
+    return train_on_core(args.env, CoreOptions.from_args(args), out=args.out, as_json=args.json, **kw)
+
+
+def train_on_core(env: str, opts: CoreOptions, *, out: str | None, as_json: bool, **config: Any) -> int:
+    """The trainer's loop (:func:`evoconn.training.trainer.train`) with the Core runner on ``opts``'s
+    backend (:mod:`evoconn.host.train_core`); ``config`` holds :func:`core_config`'s settings."""
     from evoconn.host.core import MissingDependency
     from evoconn.host.rollout import make_env
+    from evoconn.training.errors import TrainError
 
     try:
-        from evoconn.host.train_core import LocalRunner, save_run, train_core
+        from evoconn.host.train_core import LocalRunner, core_config, run_core_training
 
-        env = make_env(args.env)
-        sizes = {"n_neurons": args.neurons, "obs_dim": env.obs_dim, "act_dim": env.act_dim}
-        spec = Spec(**sizes, **({"substeps": args.substeps} if args.substeps else {}))
-        config = {k: getattr(args, k) for k in ("env", "backend", "neurons", "substeps", "population",
-                                                 "generations", "max_steps", "seed", "lr")}
+        probe = make_env(env, None, config.get("physics") or "positional")
+        substeps = config.get("substeps")
+        spec = Spec(n_neurons=config["neurons"], obs_dim=probe.obs_dim, act_dim=probe.act_dim,
+                    **({"substeps": substeps} if substeps else {}))
+        cfg = core_config(env, opts.backend, **{**config, "substeps": substeps})
 
         def progress(row: dict[str, Any]) -> None:
-            if not args.json:
-                print(f"generation {row['generation']:3d}: fitness mean {row['mean']:10.3f} max {row['max']:10.3f}"
-                      f"  horizon {row['horizon']}  ({row['score_s']:.2f} s scoring)", flush=True)
+            if not as_json:
+                print(f"generation {row['generation']:3d}: fitness mean {row['train/fitness_mean']:10.3f} "
+                      f"max {row['train/fitness_max']:10.3f}  horizon {int(row['train/horizon'])}  "
+                      f"({row['score_s']:.2f} s scoring)", flush=True)
 
-        kw = dict(generations=args.generations, population=args.population, seed=args.seed,
-                  max_steps=args.max_steps, lr=args.lr, progress=progress)
-        if getattr(args, "clip_eps", None) is not None:
-            kw["clip_eps"] = args.clip_eps
         bus = None
         try:
-            if args.backend == "rtl":
+            if opts.backend == "rtl":
                 from evoconn.host.rtl import RtlSession
 
-                with RtlSession(spec, core_lanes(spec, args.lanes), record=args.record, verify=args.verify,
-                                timeout=max(args.timeout, 60.0)) as session:
-                    result = train_core(session, args.env, spec, **kw)
+                with RtlSession(spec, core_lanes(spec, opts.lanes), record=opts.record, verify=opts.verify,
+                                timeout=max(opts.timeout, 60.0)) as session:
+                    result = run_core_training(cfg, session, spec, out, progress)
             else:
-                core, bus = make_core(args, spec)
-                result = train_core(LocalRunner(core), args.env, spec, **kw)
+                core, bus = make_core(opts, spec)
+                result = run_core_training(cfg, LocalRunner(core), spec, out, progress)
         finally:
             if bus is not None and hasattr(bus, "close"):
                 bus.close()
-    except (CoreError, ValueError, MissingDependency) as e:
+    except (CoreError, ValueError, MissingDependency, TrainError) as e:
         raise _cli_error(str(e)) from None
-    if args.out:
-        path = save_run(args.out, result, spec, args.env, args.backend, args.seed, config)
-        if not args.json:
-            print(f"wrote {args.out}/metrics.jsonl and the artifact {path}")
-    if args.json:
-        print(json.dumps({"backend": args.backend, "env": args.env, "spec_hash": spec.hash, "rows": result.rows},
+    if out and not as_json:
+        print(f"wrote {out}/metrics.jsonl and the artifact {Path(out) / 'best'}")
+    if as_json:
+        print(json.dumps({"backend": opts.backend, "env": env, "spec_hash": spec.hash, "rows": result.rows},
                          indent=1))
     return 0
 

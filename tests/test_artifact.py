@@ -142,3 +142,12 @@ def test_pairing_of_checkpoint_and_bitstream():
     c = base_manifest(Spec(obs_dim=17, act_dim=6), "bitstream")
     with pytest.raises(ArtifactError, match="different specs; differs in obs_dim: 11 vs 17, act_dim: 3 vs 6"):
         check_pairing(a, c)
+
+
+def test_manifest_physics_reads_the_old_key():
+    from evoconn.artifact import manifest_physics
+
+    assert manifest_physics({"physics": "spring"}) == "spring"
+    assert manifest_physics({"backend": "generalized"}) == "generalized"  # written before the rename
+    assert manifest_physics({"physics": "mjx", "backend": "spring"}) == "mjx"
+    assert manifest_physics({"env": "toy"}) is None

@@ -18,7 +18,7 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 #: option -> TrainConfig field
 FIELDS = {
-    "env": "env", "algo": "algo", "model": "model", "backend_physics": "backend",
+    "env": "env", "algo": "algo", "model": "model", "physics": "physics",
     "population": "population", "eval_copies": "eval_copies", "generations": "generations",
     "episode_len": "episode_len", "neurons": "neurons", "seed": "seed", "lr": "lr",
     "clip_eps": "clip_eps", "sigma": "sigma", "weight_decay": "weight_decay",
@@ -27,7 +27,7 @@ FIELDS = {
 
 
 def register(sub, name: str) -> None:
-    from evoconn.training.trainer import BACKENDS, ENVS
+    from evoconn.training.trainer import ENVS, PHYSICS
 
     from evoconn.cli import summary
 
@@ -39,7 +39,9 @@ def register(sub, name: str) -> None:
     p.add_argument("--algo", choices=["ec", "es"], help="ec (default) or es (ES-RSNN baseline)")
     p.add_argument("--model", choices=["int", "float"],
                    help="score EC on the integer model (default, what the core runs) or the float one")
-    p.add_argument("--backend-physics", choices=BACKENDS, help="Brax backend (default positional)")
+    p.add_argument("--physics", choices=PHYSICS, help="Brax physics backend (default positional)")
+    p.add_argument("--backend-physics", dest="physics", choices=PHYSICS,  # the old spelling
+                   help=argparse.SUPPRESS)
     p.add_argument("--population", type=count(2), help="members per generation incl. evaluation copies")
     p.add_argument("--eval-copies", type=integer(0), help="deterministic evaluation members "
                    "(default population/80, the paper's 128 of 10240)")
@@ -83,7 +85,7 @@ def _preset(name: str) -> dict[str, Any]:
 
 def config_from_args(args: argparse.Namespace):
     """(TrainConfig, out folder, resume?) from the options, a preset, or the run being resumed."""
-    from evoconn.training.trainer import ConfigError, TrainConfig
+    from evoconn.training.trainer import TrainConfig, TrainError, saved_config
 
     from evoconn.cli import CLIError
 
@@ -96,19 +98,16 @@ def config_from_args(args: argparse.Namespace):
         if not cfg_path.exists():
             raise CLIError(f"cannot resume {args.resume}: no config.json there")
         try:
-            base = json.loads(cfg_path.read_text())["config"]
-            if not isinstance(base, dict):
-                raise TypeError("'config' is not an object")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
-            raise CLIError(f"cannot resume {args.resume}: {cfg_path} is unreadable "
-                           f"({type(e).__name__}: {e})") from None
+            base = saved_config(Path(args.resume))
+        except TrainError as e:
+            raise CLIError(str(e)) from None
         out = Path(args.resume)
     else:
         if args.out is None:
             raise CLIError("--out is required (or --resume RUN)")
         out = Path(args.out)
     if args.config:
-        base = {**base, **_preset(args.config)}
+        base = {**base, **TrainConfig.upgrade(_preset(args.config))}
     try:
         cfg = TrainConfig.from_dict({**base, **given}) if base else TrainConfig(**given)
         if "population" not in base and "population" not in given:
@@ -116,44 +115,56 @@ def config_from_args(args: argparse.Namespace):
         if "generations" not in base and "generations" not in given:
             cfg = TrainConfig.from_dict({**cfg.to_dict(), "generations": 100})
         cfg.validate()
-    except (ConfigError, TypeError) as e:
+    except (TrainError, TypeError) as e:
         raise CLIError(str(e)) from None
     return cfg, out, args.resume is not None
 
 
 def run_train(args: argparse.Namespace) -> int:
-    if args.backend or args.gym_env:  # members scored through a Core (host engineer's loop)
+    from evoconn.training.errors import TrainError
+
+    from evoconn.cli import CLIError
+
+    try:
+        return _run_train(args)
+    except TrainError as e:  # the library's refusals: one line, exit 2
+        raise CLIError(str(e)) from None
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    if args.backend or args.gym_env:  # members scored through a Core: the Core runner
         from evoconn.host.cli import run_train_backend
 
         args.backend = args.backend or "jax"
         return run_train_backend(args)
     cfg, out, resume = config_from_args(args)
-    from evoconn.training.trainer import ConfigError, Trainer, check_out_dir, check_resume, train
+    from evoconn.training.trainer import (
+        CHECKPOINT,
+        Trainer,
+        check_fresh,
+        check_out_dir,
+        check_resume,
+        train,
+    )
     from tqdm import tqdm
-
-    from evoconn.cli import CLIError
 
     # everything that can be refused is refused before the (slow) compile
     if not resume:
-        if (out / "checkpoint.npz").exists() or (out / "metrics.jsonl").exists():
-            raise CLIError(f"{out} already holds a run; pass --resume {out} to continue it")
+        check_fresh(out)
         check_out_dir(out)
-    try:
-        trainer = Trainer(cfg)
-    except ConfigError as e:
-        raise CLIError(str(e)) from None
+    trainer = Trainer(cfg)
     if resume:
         check_resume(out, cfg, trainer.spec.hash)
     start = 0
     if resume:
         import numpy as np
 
-        with np.load(out / "checkpoint.npz") as z:
+        with np.load(out / CHECKPOINT) as z:
             start = json.loads(str(z["meta"]))["generation"]
-    print(f"evoconn train: {cfg.algo}-{cfg.model if cfg.algo == 'ec' else 'dense'} on {cfg.env} "
-          f"(brax backend {cfg.backend}), population {cfg.population} ({cfg.n_eval} eval copies), "
-          f"N={cfg.neurons}, {cfg.generations} generations -> {out}"
-          + (f" (resuming at generation {start})" if resume else ""), flush=True)
+    print(f"evoconn train: {cfg.label.lower()} on {cfg.env} (physics {cfg.physics}), population "
+          f"{cfg.population} ({cfg.n_eval} eval copies), N={cfg.neurons}, {cfg.generations} "
+          f"generations -> {out}" + (f" (resuming at generation {start})" if resume else ""),
+          flush=True)
     bar = tqdm(total=cfg.generations, initial=start, unit="gen", disable=args.no_progress,
                dynamic_ncols=True)
     best = [float("-inf")]

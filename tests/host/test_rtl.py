@@ -87,9 +87,9 @@ def test_training_through_the_rtl_equals_jax():
     with RtlSession(PENDULUM, lanes=8) as sim:
         got = train_core(sim, "Pendulum-v1", PENDULUM, **kw)
         assert sim.calls == 3  # one simulator session, one call per generation
-    fit_want = np.array([r["fitness"] for r in want.rows])
+    fit_want = np.array([r["train/fitness"] for r in want.rows])
     assert fit_want.shape == (3, 6) and np.ptp(fit_want, axis=1).min() > 0
-    np.testing.assert_array_equal(np.array([r["fitness"] for r in got.rows]), fit_want)
+    np.testing.assert_array_equal(np.array([r["train/fitness"] for r in got.rows]), fit_want)
     for k in PENDULUM.mask_shapes:
         np.testing.assert_array_equal(got.rho[k], want.rho[k], err_msg=k)
     assert not np.all(want.rho["mask_h"] == 0.5), "EC did not move the probabilities"
@@ -120,8 +120,8 @@ def test_cli_rollout_and_train_on_rtl(tmp_path, capsys):
     assert main(["train-core", "--backend", "fake", "--env", "Pendulum-v1", *common, "--max-steps", "6",
                  "--json"]) == 0
     rows_fake = json.loads(capsys.readouterr().out)["rows"]
-    assert len(rows_rtl) == 2 and np.ptp([r["fitness"] for r in rows_rtl]) > 0
-    np.testing.assert_array_equal([r["fitness"] for r in rows_rtl], [r["fitness"] for r in rows_fake])
+    assert len(rows_rtl) == 2 and np.ptp([r["train/fitness"] for r in rows_rtl]) > 0
+    np.testing.assert_array_equal([r["train/fitness"] for r in rows_rtl], [r["train/fitness"] for r in rows_fake])
     assert main(["rollout", "--artifact", str(run / "best"), "--backend", "rtl", "--episodes", "1",
                  "--max-steps", "5"]) == 0
     assert "1 episodes on Pendulum-v1 (rtl)" in capsys.readouterr().out

@@ -26,9 +26,9 @@ def test_fake_and_jax_train_the_same():
     kw = dict(generations=3, population=6, seed=3, max_steps=30)
     want = train_core(LocalRunner(JaxCore(SPEC)), "CartPole-v1", SPEC, **kw)
     got = train_core(LocalRunner(RegisterCore(FakeBus(SPEC), SPEC)), "CartPole-v1", SPEC, **kw)
-    fit = np.array([r["fitness"] for r in want.rows])
+    fit = np.array([r["train/fitness"] for r in want.rows])
     assert fit.shape == (3, 6) and np.ptp(fit) > 0
-    np.testing.assert_array_equal(np.array([r["fitness"] for r in got.rows]), fit)
+    np.testing.assert_array_equal(np.array([r["train/fitness"] for r in got.rows]), fit)
     for k in SPEC.mask_shapes:
         np.testing.assert_array_equal(got.rho[k], want.rho[k])
         assert got.rho[k].min() >= 1e-3 and got.rho[k].max() <= 1 - 1e-3
@@ -43,7 +43,7 @@ def test_train_backend_routes_to_the_core_loop(tmp_path, capsys):
     assert main(["train-core", "--backend", "jax", "--env", "CartPole-v1", *common, "--max-steps", "20",
                  "--json"]) == 0
     rows_core = json.loads(capsys.readouterr().out)["rows"]
-    assert [r["fitness"] for r in rows] == [r["fitness"] for r in rows_core] and len(rows) == 2
+    assert [r["train/fitness"] for r in rows] == [r["train/fitness"] for r in rows_core] and len(rows) == 2
     art = load_artifact(tmp_path / "run" / "best")
     assert art.manifest["scored_on"] == "fake"
     assert art.spec == Spec(n_neurons=16, obs_dim=4, act_dim=1)  # the whole spec, not one field (CartPole)
@@ -65,3 +65,40 @@ def test_train_core_errors_are_one_line(capsys):
     assert "cannot make Gymnasium env" in capsys.readouterr().err
     assert main(["train-core", "--backend", "fake", "--population", "1"]) == 2
     assert "at least 2" in capsys.readouterr().err
+
+
+def test_train_core_writes_the_trainers_run_folder(tmp_path, capsys):
+    """One loop: train-core's rows have the trainer's schema and its folder the trainer's files."""
+    run = tmp_path / "run"
+    assert main(["train-core", "--backend", "fake", "--env", "CartPole-v1", "--neurons", "16",
+                 "--population", "4", "--generations", "2", "--max-steps", "20", "--out", str(run)]) == 0
+    assert "generation   1:" in capsys.readouterr().out
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["generation"] for r in rows] == [1, 2]
+    schema = {"train/fitness_mean", "train/fitness_max", "train/fitness_min", "train/episodes_mean",
+              "train/mean_rho", "train/entropy", "train/grad_norm", "env_steps", "gen_steps",
+              "wall_time", "gen_time", "env_steps_per_s", "train/fitness", "train/horizon"}
+    assert schema <= set(rows[0]) and "eval/fitness" not in rows[0]
+    for r in rows:
+        assert r["train/fitness_max"] == pytest.approx(max(r["train/fitness"]), rel=1e-6)
+    assert rows[1]["env_steps"] == rows[0]["env_steps"] + rows[1]["gen_steps"]
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["runner"] == "fake" and cfg["config"]["eval_copies"] == 0
+    assert (run / "checkpoint.npz").exists()
+    art = load_artifact(run / "best")
+    assert art.manifest["scored_on"] == "fake" and art.manifest["generation"] == 2
+    for k in art.masks:
+        np.testing.assert_array_equal(art.masks[k], art.probs[k] > 0.5)
+    # a folder that holds a run is not overwritten
+    assert main(["train-core", "--backend", "fake", "--env", "CartPole-v1", "--neurons", "16",
+                 "--population", "4", "--generations", "1", "--out", str(run)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_train_core_refuses_an_unwritable_out_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["train-core", "--backend", "fake", "--env", "CartPole-v1", "--neurons", "16",
+                 "--population", "4", "--generations", "1", "--out", str(blocker / "run")]) == 2
+    out, err = capsys.readouterr()
+    assert "not writable" in err and "generation" not in out  # refused before the first generation

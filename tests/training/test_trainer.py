@@ -97,6 +97,71 @@ def test_resume_needs_a_run(tmp_path):
         config_from_args(p.parse_args(["train", "--resume", str(tmp_path)]))
 
 
+def test_old_config_names_load_under_the_new_ones():
+    from evoconn.training.trainer import ConfigError
+
+    # config.json of a run made before TrainConfig.backend became physics (and before runner and
+    # substeps existed) loads, and a resume check compares it field by field
+    cfg = TrainConfig.from_dict({**FAST, "backend": "spring", "population": 8})
+    assert cfg.physics == "spring" and cfg.runner == "brax" and cfg.substeps is None
+    with pytest.raises(ConfigError, match="both 'backend'"):
+        TrainConfig.from_dict({"backend": "spring", "physics": "positional"})
+
+
+def test_resume_reads_an_old_run_folder(tmp_path, capsys):
+    from evoconn.training.trainer import RunError, check_resume
+
+    run = tmp_path / "run"
+    run.mkdir()
+    old = {k: v for k, v in TrainConfig(**FAST, population=8).to_dict().items()
+           if k not in ("physics", "runner", "substeps")}
+    (run / "config.json").write_text(json.dumps({"config": {**old, "backend": "positional"},
+                                                 "backend": "positional", "spec_hash": "0" * 64}))
+    (run / "checkpoint.npz").write_bytes(b"")
+    # the config matches field for field (old names upgraded, new fields at their defaults): only
+    # the spec hash differs
+    with pytest.raises(RunError, match="spec hash"):
+        check_resume(run, TrainConfig(**FAST, population=8), "1" * 64)
+    with pytest.raises(RunError, match="physics: 'positional' there vs 'spring' now"):
+        check_resume(run, TrainConfig(**FAST, population=8, physics="spring"), "0" * 64)
+    # a corrupt config.json: one line, exit 2
+    (run / "config.json").write_text("{not json")
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "unreadable config.json" in err and len(err.strip().splitlines()) == 1
+
+
+def test_library_errors_are_its_own(tmp_path):
+    from evoconn.training.trainer import CheckpointError, RunError, Trainer, check_fresh, load_checkpoint
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("")
+    with pytest.raises(RunError, match="already holds a run") as e:
+        check_fresh(run)
+    assert not isinstance(e.value, CLIError)
+    (run / "checkpoint.npz").write_bytes(b"garbage")
+    t = Trainer(TrainConfig(**FAST, population=8))
+    with pytest.raises(CheckpointError, match="unreadable checkpoint"):
+        load_checkpoint(run / "checkpoint.npz", t.init())
+
+
+def test_physics_option_and_its_old_spelling(capsys):
+    import argparse
+
+    from evoconn.training.cli import config_from_args, register
+
+    p = argparse.ArgumentParser()
+    register(p.add_subparsers(), "train")
+    for opt in ("--physics", "--backend-physics"):
+        cfg, _, _ = config_from_args(p.parse_args(["train", *CLI_FAST, opt, "spring", "--out", "x"]))
+        assert cfg.physics == "spring"
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "--physics" in out and "--backend-physics" not in out
+
+
 # --- slow tier ---------------------------------------------------------------------------------
 
 
@@ -126,7 +191,7 @@ def test_checkpoint_and_best_artifact_round_trip(tmp_path):
     state, meta = load_checkpoint(tmp_path / "run" / "checkpoint.npz", trainer.init())
     assert meta["generation"] == 2 and int(state.generation) == 2
     art = load_artifact(tmp_path / "run" / "best")
-    assert art.manifest["env"] == cfg.env and art.manifest["backend"] == cfg.backend
+    assert art.manifest["env"] == cfg.env and art.manifest["physics"] == cfg.physics
     assert art.manifest["brax_version"] and art.manifest["seed"] == 0
     assert art.spec == trainer.spec and art.normalizer is not None
     g = art.manifest["generation"]
