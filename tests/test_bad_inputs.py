@@ -252,3 +252,36 @@ def test_manifest_contradicting_its_spec_refused(field, value, work, capsys):
     line = refuse(["rollout", "--artifact", "art", "--backend", "fake", "--episodes", "1", "--max-steps", "2"],
                   work, capsys, mentions="manifest.json")
     assert field.split(".")[0] in line, line
+
+
+# --- memory: refused up front where certain, and an out-of-memory leaves nothing ------------------
+
+
+def test_a_population_whose_masks_cannot_fit_is_refused_up_front(work, capsys):
+    refuse(["train", "--env", "hopper", "--neurons", "256", "--population", str(10**9), "--out", "run"],
+           work, capsys, mentions="population 1000000000")
+    assert not (work / "run").exists()
+
+
+def test_the_memory_bound_is_a_lower_bound():
+    from evoconn.options import OptionError
+    from evoconn.training.cli import check_population_memory
+    from evoconn.training.trainer import TrainConfig, Trainer
+
+    t = Trainer(TrainConfig(env="inverted_double_pendulum", neurons=16, episode_len=10, population=8))
+    need = 8 * t.spec.mask_bits // 8  # the members' packed masks alone
+    check_population_memory(t, available=need)  # exactly fits: not refused
+    with pytest.raises(OptionError, match="needs about"):
+        check_population_memory(t, available=need - 1)
+
+
+def test_out_of_memory_in_the_first_generation_leaves_nothing(work, capsys, monkeypatch):
+    import evoconn.training.trainer as trainer
+
+    def oom(*a, **kw):  # what jaxlib raises when XLA cannot allocate (it cannot be provoked safely)
+        raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.0TiB.")
+
+    monkeypatch.setattr(trainer, "train", oom)
+    refuse(["train", "--env", "inverted_double_pendulum", "--neurons", "16", "--population", "8",
+            "--generations", "1", "--out", "run", "--no-progress"], work, capsys, mentions="RESOURCE_EXHAUSTED")
+    assert not (work / "run").exists()

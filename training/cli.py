@@ -27,9 +27,8 @@ FIELDS = {
 
 
 def register(sub, name: str) -> None:
-    from evoconn.training.trainer import ENVS, PHYSICS
-
     from evoconn.cli import summary
+    from evoconn.training.trainer import ENVS, PHYSICS
 
     p = sub.add_parser(name, help=summary(name),
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,6 +64,21 @@ def register(sub, name: str) -> None:
     p.set_defaults(func=run_train, preflight=_check_train)
 
 
+def check_population_memory(trainer, available: int | None = None) -> None:
+    """Refuse a population whose members' masks alone exceed the memory available.
+
+    A lower bound, so it never refuses a run that fits: every member's masks live on the device
+    during a generation (bits for the integer model, float32 for ES's weights), and the physics
+    state, observations and temporaries come on top. Sizes past it are caught when XLA runs out
+    (``run_train``)."""
+    from evoconn.options import check_memory
+
+    cfg, spec = trainer.cfg, trainer.spec
+    per_member = spec.mask_bits // 8 if cfg.algo == "ec" else spec.mask_bits * 4
+    check_memory(cfg.population * per_member, f"population {cfg.population} at N={cfg.neurons}",
+                 available=available)
+
+
 def _check_train(args: argparse.Namespace) -> None:
     check_output(args.out, "--out", kind="dir")
 
@@ -85,9 +99,8 @@ def _preset(name: str) -> dict[str, Any]:
 
 def config_from_args(args: argparse.Namespace):
     """(TrainConfig, out folder, resume?) from the options, a preset, or the run being resumed."""
-    from evoconn.training.trainer import TrainConfig, TrainError, saved_config
-
     from evoconn.cli import CLIError
+    from evoconn.training.trainer import TrainConfig, TrainError, saved_config
 
     given = {f: getattr(args, o) for o, f in FIELDS.items() if getattr(args, o) is not None}
     base: dict[str, Any] = {}
@@ -121,9 +134,8 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from evoconn.training.errors import TrainError
-
     from evoconn.cli import CLIError
+    from evoconn.training.errors import TrainError
 
     try:
         return _run_train(args)
@@ -138,6 +150,8 @@ def _run_train(args: argparse.Namespace) -> int:
         args.backend = args.backend or "jax"
         return run_train_backend(args)
     cfg, out, resume = config_from_args(args)
+    from tqdm import tqdm
+
     from evoconn.training.trainer import (
         CHECKPOINT,
         Trainer,
@@ -146,17 +160,19 @@ def _run_train(args: argparse.Namespace) -> int:
         check_resume,
         train,
     )
-    from tqdm import tqdm
 
-    # everything that can be refused is refused before the (slow) compile
+    # everything that can be refused is refused before the (slow) compile, and before the run
+    # folder is made: the trainer (its spec and sizes) first, then the memory the population needs
     if not resume:
         check_fresh(out)
-        check_out_dir(out)
     trainer = Trainer(cfg)
+    check_population_memory(trainer)
     if resume:
         check_resume(out, cfg, trainer.spec.hash)
+    else:
+        check_out_dir(out)
     start = 0
-    if resume:
+    if resume and (out / CHECKPOINT).exists():
         import numpy as np
 
         with np.load(out / CHECKPOINT) as z:
@@ -180,9 +196,23 @@ def _run_train(args: argparse.Namespace) -> int:
                   f"eval {row['eval/fitness']:.1f} env_steps {row['env_steps']} "
                   f"wall {row['wall_time']:.0f}s", flush=True)
 
+    from evoconn.cli import CLIError
+
+    created = [] if resume else [out / "config.json", out / "metrics.jsonl"]
     try:
         train(cfg, out, resume=resume, progress_fn=progress, trainer=trainer,
               stop_after=args.stop_after)
+    except Exception as e:  # XLA's out-of-memory is an XlaRuntimeError, which JAX does not export
+        if "RESOURCE_EXHAUSTED" not in str(e):
+            raise
+        bar.close()
+        if best[0] == float("-inf"):  # a fresh run that never finished a generation: leave nothing
+            for f in created:
+                f.unlink(missing_ok=True)
+            if out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
+        raise CLIError(f"population {cfg.population} at N={cfg.neurons} needs more memory than this "
+                       "machine has (XLA: RESOURCE_EXHAUSTED); use a smaller --population") from None
     finally:
         bar.close()
     print(f"evoconn train: done; metrics in {out / 'metrics.jsonl'}, best artifact in "

@@ -37,17 +37,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from evoconn.training.devices import Placement
-from evoconn.training.errors import CheckpointError, ConfigError, RunError, TrainError
-from evoconn.training.rollout import (
-    NORM_EPS,
-    NormState,
-    dense_snn_policy,
-    float_policy,
-    int_policy,
-)
-from evoconn.training.runners import BraxRunner, make_env
-from evoconn.training.strategy import ECStrategy, ESStrategy
 from flax import struct
 
 from evoconn.algorithm import Strategy
@@ -60,6 +49,17 @@ from evoconn.artifact import (
     save_artifact,
 )
 from evoconn.spec import Spec
+from evoconn.training.devices import Placement
+from evoconn.training.errors import CheckpointError, ConfigError, RunError, TrainError
+from evoconn.training.rollout import (
+    NORM_EPS,
+    NormState,
+    dense_snn_policy,
+    float_policy,
+    int_policy,
+)
+from evoconn.training.runners import BraxRunner, make_env
+from evoconn.training.strategy import ECStrategy, ESStrategy
 
 __all__ = ["CheckpointError", "ConfigError", "RunError", "RunnerState", "TrainConfig", "TrainError",
            "Trainer", "make_env", "train"]
@@ -414,8 +414,8 @@ def saved_config(out: Path) -> dict[str, Any]:
 def check_resume(out: Path, cfg: TrainConfig, spec_hash: str) -> None:
     """Refuse to resume into a run made with another config or spec."""
     cfg_path = out / "config.json"
-    if not cfg_path.exists() or not (out / CHECKPOINT).exists():
-        raise RunError(f"cannot resume {out}: no config.json and {CHECKPOINT} there")
+    if not cfg_path.exists():  # without a checkpoint the run resumes from generation 0
+        raise RunError(f"cannot resume {out}: no config.json there")
     old = {**TrainConfig().to_dict(), **saved_config(out)}  # fields added since: their defaults
     saved = json.loads(cfg_path.read_text())
     diff = {k: (old.get(k), v) for k, v in cfg.to_dict().items()
@@ -465,7 +465,10 @@ def train(cfg: TrainConfig, out: str | Path | None, resume: bool = False,
     meta = {"generation": 0, "env_steps": 0, "wall_time": 0.0, "best_eval": None}
     rows: list[dict] = []
     if resume and out is not None:
-        state, meta = load_checkpoint(out / CHECKPOINT, state, place)
+        # a run killed before its first checkpoint resumes from generation 0: its start is a pure
+        # function of the config, so nothing of it is lost
+        if (out / CHECKPOINT).exists():
+            state, meta = load_checkpoint(out / CHECKPOINT, state, place)
         kept = []
         if metrics_path.exists():  # drop what the killed run logged after its last checkpoint
             for line in metrics_path.read_text().splitlines():
