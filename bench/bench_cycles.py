@@ -45,6 +45,7 @@ def model_table(spec: Spec, lanes_list) -> list[str]:
 def simulate_points(spec: Spec, lanes: int, p_mask=0.05, obs_scale=(0.5, 1.0, 2.0, 4.0)):
     """One episode, an env step per input scale, on the simulated core: measured vs model rows."""
     from amaranth.sim import Simulator
+
     from evoconn.hw.core import EvoconnCore
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -34,11 +34,11 @@ from pathlib import Path
 
 import distributed
 import numpy as np
+
+from evoconn.artifact import Normalizer
 from evoconn.host import farm, rollout
 from evoconn.host.bus import FakeBus
 from evoconn.host.core import RegisterCore
-
-from evoconn.artifact import Normalizer
 from evoconn.spec import Spec
 
 

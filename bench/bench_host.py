@@ -33,12 +33,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from evoconn.artifact import Normalizer
 from evoconn.host.bus import FakeBus
 from evoconn.host.core import CoreStats, RegisterCore
 from evoconn.host.report import format_report, throughput_report
 from evoconn.host.rollout import RolloutTimer, run_episodes, score_population
-
-from evoconn.artifact import Normalizer
 from evoconn.spec import CycleModel, Spec
 
 #: Assumptions for the projection (stated in the results).

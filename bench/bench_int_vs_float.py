@@ -16,9 +16,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from evoconn.training import models as M
 
 from evoconn.spec import Spec
+from evoconn.training import models as M
 
 
 def episode(spec: Spec, density: float, steps: int, seed: int):

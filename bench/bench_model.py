@@ -79,9 +79,9 @@ def worker_ours(model: str, population: int, neurons: int, steps: int, before: s
     import jax
     import jax.numpy as jnp
     import numpy as np
-    from evoconn.training import models as M
 
     from evoconn.spec import Spec
+    from evoconn.training import models as M
 
     spec = Spec(n_neurons=neurons, obs_dim=OBS_DIM, act_dim=ACT_DIM)
     masks, x, v0 = _masks_np(population, neurons)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from evoconn.sim.runner import BUILD_ROOT, SIMULATORS, build_tag
 from evoconn.sim.verify import verify
-
 from evoconn.spec import Spec
 
 SIZES = {

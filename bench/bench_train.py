@@ -78,6 +78,7 @@ def _worker_ours(args) -> dict:
     from importlib import metadata
 
     import jax
+
     from evoconn.training.trainer import TrainConfig, Trainer
 
     cfg = TrainConfig(env=args.env, population=args.population, neurons=args.neurons,
@@ -163,6 +164,7 @@ def _shares(t, s, pop: int, k: int) -> dict:
     """Physics alone, network alone and one update, each timed over ``k`` env steps."""
     import jax
     import jax.numpy as jnp
+
     from evoconn.training import ec
     from evoconn.training.rollout import normalize
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from evoconn.host.core import BusError, CoreError, MissingDependency
 from evoconn.host.core_model import CoreModel, default_lanes
 

@@ -24,11 +24,11 @@ from typing import Any
 
 from evoconn.artifact import ArtifactError, load_artifact, manifest_physics
 from evoconn.cli import summary
+from evoconn.cli_spec import check_lanes
 from evoconn.host.backends import BACKENDS, core_lanes, open_backend
 from evoconn.host.core import CoreError, CoreStats
 from evoconn.host.report import format_report, throughput_report
 from evoconn.host.rollout import RolloutJob, run_job
-from evoconn.cli_spec import check_lanes
 from evoconn.options import OptionError, check_input_file, check_output, count, integer, real
 from evoconn.spec import DEFAULT_LANES, Spec
 

@@ -15,11 +15,10 @@ import json
 import sys
 from typing import Any
 
-from evoconn.host.core import CoreError, MissingDependency
-
 from evoconn.artifact import ArtifactError, load_artifact
 from evoconn.cli import summary
 from evoconn.host.cli import LANES_HELP
+from evoconn.host.core import CoreError, MissingDependency
 from evoconn.options import count, integer, real
 
 
@@ -130,6 +129,7 @@ def _farm(args: argparse.Namespace, spec: Any):
 
 def run_score(args: argparse.Namespace) -> int:
     import numpy as np
+
     from evoconn.host import farm as farm_mod
     from evoconn.host.rollout import make_env
 
@@ -174,7 +174,6 @@ def run_score(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     from evoconn.host import farm as farm_mod
     from evoconn.host.rollout import make_env
-
     from evoconn.spec import Spec
 
     try:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from evoconn.host.core import sign_extend
 
+from evoconn.host.core import sign_extend
 from evoconn.spec import (
     ERROR_CAUSES,
     STATE_FIELDS,

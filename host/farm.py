@@ -54,6 +54,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from evoconn.artifact import Normalizer
 from evoconn.host.core import CoreError, IdentityError, MissingDependency
 from evoconn.host.rollout import (
     Env,
@@ -65,8 +67,6 @@ from evoconn.host.rollout import (
     make_env,
     sample_masks,
 )
-
-from evoconn.artifact import Normalizer
 from evoconn.spec import Spec
 
 __all__ = [

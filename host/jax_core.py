@@ -11,8 +11,8 @@ import functools
 from typing import Any
 
 import numpy as np
-from evoconn.host.core import CoreStats, MissingDependency, check_masks, check_v0, check_xq
 
+from evoconn.host.core import CoreStats, MissingDependency, check_masks, check_v0, check_xq
 from evoconn.spec import Spec
 
 __all__ = ["JaxCore"]
@@ -22,6 +22,7 @@ def _import_jax():
     try:
         import jax
         import jax.numpy as jnp
+
         from evoconn.training import models
     except ImportError as e:
         raise MissingDependency(f"the jax backend needs jax ({e}); pip install 'evoconn[train]', "

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from evoconn.host.core import CoreError, MissingDependency
 
+from evoconn.host.core import CoreError, MissingDependency
 from evoconn.spec import Spec
 
 __all__ = ["SIM_HINT", "RtlSession", "check_sim_available", "rtl_trace"]

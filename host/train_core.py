@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from evoconn.host.core import Core, MissingDependency
-from evoconn.host.rollout import make_env, score_population
 
 from evoconn.artifact import Normalizer
+from evoconn.host.core import Core, MissingDependency
+from evoconn.host.rollout import make_env, score_population
 from evoconn.spec import Spec
 
 __all__ = ["CoreRunner", "LocalRunner", "TrainResult", "core_config", "generation_seed",
@@ -58,6 +58,7 @@ def generation_seed(seed: int, generation: int) -> int:
 def _import_training():
     try:
         import jax.numpy as jnp
+
         from evoconn.training import trainer
         from evoconn.training.rollout import NormState
         from evoconn.training.runners import Scores

@@ -40,8 +40,8 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from evoconn.spec.prng import RHO_BITS, STREAM_V0, mask_streams
 from evoconn.spec import Spec
+from evoconn.spec.prng import RHO_BITS, STREAM_V0, mask_streams
 
 from .threefry import Threefry2x32, latency
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from evoconn.host.core import CoreTimeout
 
+from evoconn.host.core import CoreTimeout
 from evoconn.spec import Control, Status
 
 __all__ = ["hang_abort_then_episode", "hang_observation"]

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 import numpy as np
 from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
+
 from evoconn.host.core import BusError
 
 __all__ = ["AxilBus", "random_pauses"]

@@ -126,6 +126,7 @@ def make_cases(spec: Spec, seed: int, cases: int, steps: int, state_every: int =
 @functools.cache
 def _jit_step():
     import jax
+
     from evoconn.training.models import int_env_step
 
     return jax.jit(int_env_step, static_argnums=0)
@@ -134,6 +135,7 @@ def _jit_step():
 def expected_trace(spec: Spec, lanes: int, case: Case) -> Case:
     """Fill ``case``'s expected trace from the JAX integer model (and the spec's cycle model)."""
     import jax.numpy as jnp
+
     from evoconn.training.models import int_init_state, prepare_int_masks
 
     masks = prepare_int_masks(spec, case.mask_in, case.mask_h, case.mask_out)

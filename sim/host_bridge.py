@@ -29,9 +29,9 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.task import bridge, resume
 from cocotb.triggers import ClockCycles
+
 from evoconn.host.bus import RecordingBus
 from evoconn.host.core import RegisterCore
-
 from evoconn.spec import Spec
 
 from .bus import AxilBus

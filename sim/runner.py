@@ -49,6 +49,7 @@ def build_tag(spec: Spec, lanes: int, sim: str, fault: str | None = None, waves:
 
 def _hw_source_hash() -> str:
     import amaranth
+
     import evoconn.hw
 
     h = hashlib.sha256(amaranth.__version__.encode())

@@ -16,8 +16,8 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Timer
-from evoconn.host.core import BusError
 
+from evoconn.host.core import BusError
 from evoconn.spec import (
     CORE_ID,
     CORE_VERSION,

@@ -15,14 +15,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from evoconn.host.bus import FakeBus
-from evoconn.host.core import RegisterCore
-from evoconn.training import ec
-from evoconn.training.rollout import float_policy, int_policy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from evoconn.host.bus import FakeBus
+from evoconn.host.core import RegisterCore
 from evoconn.spec import Spec, numpy_env_step
+from evoconn.training import ec
+from evoconn.training.rollout import float_policy, int_policy
 
 from .test_models import assert_same, run_jax
 from .test_spec_edges import EDGE_SPEC, _edges, _state_values

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from evoconn.host.bus import RECORD_FORMAT, FakeBus
-from evoconn.host.core import CoreError, RegisterCore
 
 from evoconn import artifact
 from evoconn.artifact import Artifact, ArtifactError, base_manifest, check_pairing, load_artifact, save_artifact
+from evoconn.host.bus import RECORD_FORMAT, FakeBus
+from evoconn.host.core import CoreError, RegisterCore
 from evoconn.spec import RegisterMap, Spec, numpy_env_step, regmap
 
 from . import contracts

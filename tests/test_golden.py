@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from evoconn.training.models import FloatParams, FloatState, float_env_step
 
 from evoconn.spec import Spec
+from evoconn.training.models import FloatParams, FloatState, float_env_step
 
 from .conftest import GOLDEN
 

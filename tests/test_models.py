@@ -8,11 +8,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from evoconn.training.models import IntState, int_env_step, prepare_int_masks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evoconn.spec import Spec, State, numpy_env_step, oracle_env_step
+from evoconn.training.models import IntState, int_env_step, prepare_int_masks
 
 from .conftest import random_masks, random_state, random_xq
 

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from evoconn import ec_numpy as ecn
-from evoconn.spec import prng
-from evoconn.spec import Spec
+from evoconn.spec import Spec, prng
 
 M32 = 0xFFFFFFFF
 

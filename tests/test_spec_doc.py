@@ -98,6 +98,7 @@ def test_initial_membrane_is_per_member_in_the_stated_range():
     s = Spec(n_neurons=64, obs_dim=3, act_dim=2)
     assert f"integers uniform in `[0, 2^F)` = `[0, {s.threshold})`" in SECTION
     import jax
+
     from evoconn.host.rollout import initial_membrane
     from evoconn.training.rollout import int_policy
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from evoconn.host.bus import FakeBus
 from evoconn.host.core import RegisterCore
-
 from evoconn.spec import CycleModel, Spec, numpy_env_step, oracle_env_step, oracle_init_state
 
 ONE = Spec(n_neurons=8, obs_dim=1, act_dim=1, substeps=1, n_exc=8)

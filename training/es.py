@@ -13,8 +13,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
-from evoconn.training.ec import centered_ranks, ordered_sum
 from flax import struct
+
+from evoconn.training.ec import centered_ranks, ordered_sum
 
 __all__ = ["ESParams", "ESState", "ask", "init", "tell"]
 

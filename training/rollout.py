@@ -27,6 +27,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from flax import struct
+
+from evoconn.spec import Spec
 from evoconn.training.ec import ordered_sum
 from evoconn.training.models import (
     FloatParams,
@@ -37,9 +40,6 @@ from evoconn.training.models import (
     prepare_float_masks,
     prepare_int_masks,
 )
-from flax import struct
-
-from evoconn.spec import Spec
 
 __all__ = [
     "NormState",

@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
+
 from evoconn.training.errors import ConfigError
 from evoconn.training.rollout import norm_init, norm_update, rollout
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from evoconn.training import ec, es
 
 from evoconn.algorithm import Population, Strategy
+from evoconn.training import ec, es
 
 __all__ = ["ECStrategy", "ESStrategy", "Population", "Strategy"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from evoconn.host.bus import FakeBus
 from evoconn.host.core import (
     Core,
@@ -13,7 +14,6 @@ from evoconn.host.core import (
     RegisterCore,
     VerifyError,
 )
-
 from evoconn.spec import CORE_ID, Spec, Status, oracle_env_step, oracle_init_state
 
 from ..conftest import random_masks, random_xq

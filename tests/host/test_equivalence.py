@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from evoconn.host.bus import FakeBus, RecordingBus, ReplayBus, ReplayMismatch
 from evoconn.host.core import RegisterCore
-
 from evoconn.spec import Spec
 
 from ..conftest import random_masks, random_xq

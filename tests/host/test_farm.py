@@ -23,11 +23,11 @@ from numpy.testing import assert_array_equal
 pytest.importorskip("gymnasium")
 pytest.importorskip("distributed")
 import distributed
+
+from evoconn.cli import main
 from evoconn.host import farm, rollout
 from evoconn.host.bus import FakeBus
 from evoconn.host.core import IdentityError, RegisterCore
-
-from evoconn.cli import main
 from evoconn.spec import Spec
 
 CARTPOLE = Spec(n_neurons=16, obs_dim=4, act_dim=1, substeps=4)  # episodes of varied length: reruns

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from evoconn.artifact import Normalizer
 from evoconn.host.bus import FakeBus
 from evoconn.host.core import RegisterCore
 from evoconn.host.rollout import (
@@ -14,8 +16,6 @@ from evoconn.host.rollout import (
     sample_masks,
     score_population,
 )
-
-from evoconn.artifact import Normalizer
 from evoconn.spec import Spec
 
 from ..conftest import random_masks

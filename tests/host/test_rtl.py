@@ -13,11 +13,11 @@ import shutil
 
 import numpy as np
 import pytest
+
+from evoconn.cli import main
 from evoconn.host.bus import FakeBus
 from evoconn.host.core import RegisterCore
 from evoconn.host.rollout import make_env, score_population
-
-from evoconn.cli import main
 from evoconn.spec import Spec
 
 from .test_cli import make_artifact

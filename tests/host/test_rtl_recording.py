@@ -17,12 +17,12 @@ import json
 from pathlib import Path
 
 import pytest
-from evoconn.host.bus import ReplayBus, ReplayMismatch
-from evoconn.host.core import RegisterCore
-from evoconn.host.rollout import make_env, run_episodes
 
 from evoconn.artifact import load_artifact
 from evoconn.cli import main
+from evoconn.host.bus import ReplayBus, ReplayMismatch
+from evoconn.host.core import RegisterCore
+from evoconn.host.rollout import make_env, run_episodes
 
 DATA = Path(__file__).with_name("data")
 ART = DATA / "rtl_n16_artifact"

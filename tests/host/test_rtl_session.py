@@ -4,8 +4,8 @@ before its core answers are reported with what happened, never a hang."""
 from __future__ import annotations
 
 import pytest
-from evoconn.host.core import CoreError
 
+from evoconn.host.core import CoreError
 from evoconn.spec import Spec
 
 pytest.importorskip("cocotb")

@@ -7,11 +7,11 @@ import json
 
 import numpy as np
 import pytest
-from evoconn.host.bus import FakeBus
-from evoconn.host.core import RegisterCore
 
 from evoconn.artifact import load_artifact
 from evoconn.cli import main
+from evoconn.host.bus import FakeBus
+from evoconn.host.core import RegisterCore
 from evoconn.spec import Spec
 
 pytest.importorskip("jax")

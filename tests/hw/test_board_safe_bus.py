@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from evoconn.hw.core import EvoconnCore
 from numpy.testing import assert_array_equal
 
+from evoconn.hw.core import EvoconnCore
 from evoconn.spec import (
     ERROR_CAUSES,
     READ_LATENCY,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from evoconn.hw.core import EvoconnCore
 from numpy.testing import assert_array_equal
 
+from evoconn.hw.core import EvoconnCore
 from evoconn.spec import (
     CORE_ID,
     CORE_VERSION,

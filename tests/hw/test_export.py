@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from evoconn.hw.axil import AXIL_PORTS
-
 from evoconn.cli import main
+from evoconn.hw.axil import AXIL_PORTS
 from evoconn.spec import Spec
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.sim import Simulator
-from evoconn.hw.core import EvoconnCore
 
+from evoconn.hw.core import EvoconnCore
 from evoconn.spec import Control, Spec
 
 from .hw_bus import CoreDriver, random_masks

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import ClockDomain, Elaboratable, Module, Signal
-from evoconn.hw.core import EvoconnCore
 
+from evoconn.hw.core import EvoconnCore
 from evoconn.spec import Control, Spec, Status
 
 from .hw_bus import CoreDriver, random_masks, simulate, zero_state

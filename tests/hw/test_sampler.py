@@ -15,9 +15,9 @@ from amaranth.sim import Simulator
 from numpy.testing import assert_array_equal
 
 from evoconn.hw.sampler import MASKS, MaskSampler, fill_cycles, rho_layout
-from evoconn.spec.prng import RHO_BITS, initial_membrane, mask_streams, mask_words, quantize_rho, sample_masks
 from evoconn.spec import Spec
 from evoconn.spec.packing import mask_rows, pack_rows
+from evoconn.spec.prng import RHO_BITS, initial_membrane, mask_streams, mask_words, quantize_rho, sample_masks
 
 
 class _Bench(Elaboratable):

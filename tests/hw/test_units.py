@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+
 from evoconn.hw.spikes import SpikeSearch, group_width
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from evoconn.sim.cases import KINDS, make_case
 
+from evoconn.sim.cases import KINDS, make_case
 from evoconn.spec import Spec
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+
 from evoconn.sim.cases import KINDS, expected_compared, make_cases
 from evoconn.sim.verify import verify
-
 from evoconn.spec import Spec
 
 pytestmark = [

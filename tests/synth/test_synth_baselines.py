@@ -16,9 +16,9 @@ import os
 from pathlib import Path
 
 import pytest
+
 from evoconn.hw import toolchain
 from evoconn.hw.synth import compare_to_baseline
-
 from evoconn.spec import Spec
 
 pytestmark = pytest.mark.synth

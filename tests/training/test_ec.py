@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from evoconn.training import ec
 
+from evoconn.training import ec
 from tests.conftest import GOLDEN
 
 LEAVES = ("leaf0", "leaf1", "leaf2")

@@ -7,12 +7,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from evoconn.training import ec
 from jax.extend.random import threefry_2x32
 
 from evoconn import ec_numpy as ecn
-from evoconn.spec import prng
-from evoconn.spec import Spec
+from evoconn.spec import Spec, prng
+from evoconn.training import ec
 
 
 def test_threefry_conventions_match_jax():

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+
 from evoconn.training import ec, es
 
 SHAPES = {"w_a": (3, 4), "w_b": (5,)}

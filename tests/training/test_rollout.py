@@ -5,6 +5,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
+
+from evoconn.artifact import Normalizer
+from evoconn.spec import Spec
 from evoconn.training.models import int_env_step, prepare_int_masks
 from evoconn.training.rollout import (
     Policy,
@@ -15,10 +19,6 @@ from evoconn.training.rollout import (
     quantize_obs_jax,
     rollout,
 )
-from flax import struct
-
-from evoconn.artifact import Normalizer
-from evoconn.spec import Spec
 
 
 @struct.dataclass

@@ -10,10 +10,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from evoconn.training import ec, es
-from evoconn.training.strategy import ECStrategy, ESStrategy
 
 from evoconn.algorithm import Population, Strategy
+from evoconn.training import ec, es
+from evoconn.training.strategy import ECStrategy, ESStrategy
 
 SHAPES = {"mask_in": (3, 8), "mask_h": (8, 8), "mask_out": (8, 2)}
 

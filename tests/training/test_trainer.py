@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from evoconn.training.trainer import TrainConfig
 
 from evoconn.cli import CLIError, main
+from evoconn.training.trainer import TrainConfig
 
 FAST = dict(env="inverted_double_pendulum", neurons=16, episode_len=100)
 CLI_FAST = ["--env", "inverted_double_pendulum", "--neurons", "16", "--episode-len", "100"]
@@ -181,9 +181,9 @@ def test_ec_learns_the_fast_task(tmp_path):
 @pytest.mark.slow
 def test_checkpoint_and_best_artifact_round_trip(tmp_path):
     import jax
-    from evoconn.training.trainer import Trainer, load_checkpoint, train
 
     from evoconn.artifact import load_artifact
+    from evoconn.training.trainer import Trainer, load_checkpoint, train
 
     cfg = TrainConfig(**FAST, population=16, generations=2, checkpoint_every=1)
     trainer = Trainer(cfg)
