@@ -44,7 +44,7 @@ MAX_PAUSES = 0.9
 def _check_verify(args: argparse.Namespace) -> None:
     check_spec_lanes(args)
     if args.case is not None and args.case >= args.cases:
-        raise OptionError(f"--case {args.case}: must lie in [0, --cases={args.cases})")
+        raise OptionError(f"--case must lie in [0, --cases={args.cases}), got {args.case}")
 
 
 def run_verify(args: argparse.Namespace) -> int:
