@@ -19,7 +19,7 @@ from evoconn.artifact import ArtifactError, load_artifact
 from evoconn.cli import summary
 from evoconn.host.cli import LANES_HELP
 from evoconn.host.core import CoreError, MissingDependency
-from evoconn.options import count, integer, real
+from evoconn.options import check_output, count, integer, real
 
 
 def register(sub, name: str) -> None:
@@ -72,7 +72,7 @@ def register(sub, name: str) -> None:
     t.add_argument("--out", help="run folder: metrics.jsonl and best/ (an artifact for rollout)")
     _farm_options(t)
     t.add_argument("--json", action="store_true", help="print the per-generation rows as JSON")
-    t.set_defaults(func=run_train)
+    t.set_defaults(func=run_train, preflight=lambda a: check_output(a.out, "--out", kind="dir"))
 
 
 def _farm_options(p: argparse.ArgumentParser) -> None:
@@ -175,32 +175,30 @@ def run_train(args: argparse.Namespace) -> int:
     from evoconn.host import farm as farm_mod
     from evoconn.host.rollout import make_env
     from evoconn.spec import Spec
+    from evoconn.training.errors import TrainError
 
     try:
-        from evoconn.host.train_core import save_run, train_core
+        from evoconn.host.train_core import train_core
 
         env = make_env(args.env)
         spec = Spec(n_neurons=args.neurons, obs_dim=env.obs_dim, act_dim=env.act_dim,
                     **({"substeps": args.substeps} if args.substeps else {}))
-        config = {k: getattr(args, k) for k in ("env", "neurons", "substeps", "population", "generations",
-                                                 "max_steps", "seed", "lr")}
-        config["backend"] = "farm"
-
         def progress(row: dict[str, Any]) -> None:
             if not args.json:
-                print(f"generation {row['generation']:3d}: fitness mean {row['mean']:10.3f} max {row['max']:10.3f}"
-                      f"  horizon {row['horizon']}  ({row['score_s']:.2f} s scoring)", flush=True)
+                print(f"generation {row['generation']:3d}: fitness mean {row['train/fitness_mean']:10.3f} "
+                      f"max {row['train/fitness_max']:10.3f}  horizon {int(row['train/horizon'])}  "
+                      f"({row['score_s']:.2f} s scoring)", flush=True)
 
         with _farm(args, spec) as f:
             result = train_core(farm_mod.FarmRunner(f), args.env, spec, generations=args.generations,
                                 population=args.population, seed=args.seed, max_steps=args.max_steps,
-                                lr=args.lr, progress=progress)
+                                lr=args.lr, progress=progress, backend="farm", out=args.out)
+    except TrainError as e:  # the training library's refusals (a run folder in use, ...)
+        raise _cli_error(str(e)) from None
     except (CoreError, ValueError, MissingDependency, OSError, TimeoutError) as e:
         raise _cli_error(str(e) or type(e).__name__) from None
-    if args.out:
-        path = save_run(args.out, result, spec, args.env, "farm", args.seed, config)
-        if not args.json:
-            print(f"wrote {args.out}/metrics.jsonl and the artifact {path}")
+    if args.out and not args.json:  # the trainer's one loop wrote the run folder
+        print(f"wrote {args.out}/metrics.jsonl and the artifact {args.out}/best")
     if args.json:
         print(json.dumps({"backend": "farm", "env": args.env, "spec_hash": spec.hash, "rows": result.rows},
                          indent=1))

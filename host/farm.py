@@ -63,7 +63,7 @@ from evoconn.host.rollout import (
     PopulationResult,
     RolloutTimer,
     _member_run,
-    initial_membrane,
+    episode_starts,
     make_env,
     sample_masks,
 )
@@ -548,8 +548,7 @@ def score_population(farm: Farm, env: Any, members: Any, normalizer: Normalizer 
     if count == 0:
         raise ValueError("score_population needs at least one member")
     norm = normalizer if normalizer is not None else Normalizer.identity(spec.obs_dim)
-    reset_seeds = rng.integers(0, 2**31 - 1, count)  # the reset pool: as the local loop draws it
-    v0s = [initial_membrane(spec, rng) for _ in range(count)]
+    reset_seeds, v0s = episode_starts(spec, rng, count)  # as the local loop draws them
     items = [WorkItem(i, int(reset_seeds[i]), v0s[i],
                       packed=None if rho is not None else _pack(members[i]),
                       seed=seeds[i] if rho is not None else None) for i in range(count)]

@@ -315,6 +315,14 @@ class PopulationResult:
     timer: RolloutTimer
 
 
+def episode_starts(spec: Spec, rng: np.random.Generator, count: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The reset seeds (the reset pool, once per run) and initial membranes of ``count`` members,
+    drawn from ``rng`` after the members themselves: the one draw every scorer of a population
+    shares (this module's, the farm's), so the same call gives the same fitness everywhere."""
+    reset_seeds = rng.integers(0, 2**31 - 1, count)
+    return reset_seeds, [initial_membrane(spec, rng) for _ in range(count)]
+
+
 def score_population(core: Core, env: Env | Callable[[], Env],
                      members: Sequence[dict[str, np.ndarray]] | dict[str, np.ndarray],
                      normalizer: Normalizer | None = None, seed: int = 0, n: int | None = None,
@@ -339,8 +347,7 @@ def score_population(core: Core, env: Env | Callable[[], Env],
         raise ValueError("score_population needs at least one member")
     env_ = env() if callable(env) and not hasattr(env, "step") else env
     norm = normalizer if normalizer is not None else Normalizer.identity(spec.obs_dim)
-    reset_seeds = rng.integers(0, 2**31 - 1, count)  # the reset pool, once per run
-    v0s = [initial_membrane(spec, rng) for _ in range(count)]
+    reset_seeds, v0s = episode_starts(spec, rng, count)
 
     def run(i: int, horizon: int) -> EpisodeResult:
         t0 = time.perf_counter()

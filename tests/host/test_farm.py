@@ -282,7 +282,7 @@ def test_farm_train_equals_local_train(two_boards):
     with farm.Farm(client, spec=spec) as f:
         remote = train_core(farm.FarmRunner(f), "CartPole-v1", spec, **kw)
     for a, b in zip(local.rows, remote.rows, strict=True):
-        assert a["fitness"] == b["fitness"] and a["horizon"] == b["horizon"]
+        assert a["train/fitness"] == b["train/fitness"] and a["train/horizon"] == b["train/horizon"]
     for k in local.rho:
         assert_array_equal(local.rho[k], remote.rho[k])
     assert_array_equal(local.normalizer.mean, remote.normalizer.mean)
