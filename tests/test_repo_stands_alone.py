@@ -104,7 +104,7 @@ PLANTED = {k: v.replace("!", "") for k, v in {
     "Makefile": "golden:\n\tcp -r /wo!rk/shar!ed/golden tests/\n",
     "README.md": "Data lives in /ho!me/user/data/.\n",
     "host/a.py": 'p = os.environ["EVOCONN_SHA!RED"]\n',
-    "tests/b.py": "X = Path(__fi!le__).resolve().parents[1].parent / 'x'\n",
+    "tests/b.py": "X = Path(__fi!le__).resolve().parents[1].pa!rent / 'x'\n",
     "tests/host/c.py": "X = Path(__fi!le__).parents[3]\n",
     "evoconn/d.py": "X = Path(__fi!le__).parent.parent.parent\n",
     "e.py": "X = os.path.dirname(os.path.dirname(os.path.abspath(__fi!le__)))\n",
@@ -138,7 +138,7 @@ def test_a_planted_file_fails_the_scan_of_a_repository(tmp_path):
     (tmp_path / "data.npz").write_bytes(b"..!/shared/ inside binary data is not text".replace(b"!", b""))
     assert scan(tmp_path) == []
     (tmp_path / "tests").mkdir()
-    planted = "G = Path(__fi!le__).resolve().parents[1].parent / 'x'\n".replace("!", "")
+    planted = "G = Path(__fi!le__).resolve().parents[1].pa!rent / 'x'\n".replace("!", "")
     (tmp_path / "tests" / "conftest.py").write_text(planted)
     found = scan(tmp_path)
     assert len(found) == 1 and found[0].startswith("tests/conftest.py:1:"), found
