@@ -58,16 +58,21 @@ def _typed(fn: Callable[[str], object], name: str) -> Callable[[str], object]:
     return fn
 
 
+def _rule(what: str, lo, hi, lo_open: bool = False, hi_open: bool = False, sep: str = "") -> str:
+    """The words of a range rule: ``an integer, at least 1``, ``a finite number in (0, 0.5)``...
+    (``sep`` goes between ``what`` and a one-sided bound)."""
+    if lo is not None and hi is not None:
+        return f"{what} in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+    if lo is not None:
+        return f"{what}{sep} {'above' if lo_open else 'at least'} {lo}"
+    if hi is not None:
+        return f"{what}{sep} {'below' if hi_open else 'at most'} {hi}"
+    return what
+
+
 def integer(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
     """An integer in ``[lo, hi]`` (either bound may be open-ended); base prefixes (0x..) accepted."""
-    if lo is not None and hi is not None:
-        rule = f"an integer in [{lo}, {hi}]"
-    elif lo is not None:
-        rule = f"an integer, at least {lo}"
-    elif hi is not None:
-        rule = f"an integer, at most {hi}"
-    else:
-        rule = "an integer"
+    rule = _rule("an integer", lo, hi, sep=",")
 
     def parse(text: str) -> int:
         try:
@@ -90,16 +95,7 @@ def real(lo: float | None = None, hi: float | None = None, *, lo_open: bool = Fa
          hi_open: bool = False) -> Callable[[str], float]:
     """A finite float in the interval (``lo_open``/``hi_open`` exclude the bound). NaN and
     infinity are refused: no option of evoconn means anything with them."""
-    lb = "(" if lo_open else "["
-    rb = ")" if hi_open else "]"
-    if lo is not None and hi is not None:
-        rule = f"a finite number in {lb}{lo}, {hi}{rb}"
-    elif lo is not None:
-        rule = f"a finite number {'above' if lo_open else 'at least'} {lo}"
-    elif hi is not None:
-        rule = f"a finite number {'below' if hi_open else 'at most'} {hi}"
-    else:
-        rule = "a finite number"
+    rule = _rule("a finite number", lo, hi, lo_open, hi_open)
 
     def parse(text: str) -> float:
         try:

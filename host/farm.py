@@ -63,9 +63,9 @@ from evoconn.host.rollout import (
     PopulationResult,
     RolloutTimer,
     _member_run,
+    draw_members,
     episode_starts,
     make_env,
-    sample_masks,
 )
 from evoconn.spec import Spec
 
@@ -538,15 +538,11 @@ def score_population(farm: Farm, env: Any, members: Any, normalizer: Normalizer 
         rho = {k: np.asarray(v) for k, v in members.rho.items()}
         seeds = [int(s) for s in members.seeds]
         count = len(seeds)
+        if count == 0:
+            raise ValueError("score_population needs at least one member")
     else:
-        if isinstance(members, dict):
-            if n is None:
-                raise ValueError("score_population with probabilities needs n, the number of members")
-            members = sample_masks(members, n, rng)
-        members = list(members)
+        members = draw_members(members, n, rng)
         count = len(members)
-    if count == 0:
-        raise ValueError("score_population needs at least one member")
     norm = normalizer if normalizer is not None else Normalizer.identity(spec.obs_dim)
     reset_seeds, v0s = episode_starts(spec, rng, count)  # as the local loop draws them
     items = [WorkItem(i, int(reset_seeds[i]), v0s[i],

@@ -315,6 +315,19 @@ class PopulationResult:
     timer: RolloutTimer
 
 
+def draw_members(members: Any, n: int | None, rng: np.random.Generator) -> list[Any]:
+    """``members`` as a list: given ρ (a dict of probabilities), ``n`` members sampled from ``rng``
+    (the first draw of a population's ``rng``, before :func:`episode_starts`)."""
+    if isinstance(members, dict):
+        if n is None:
+            raise ValueError("score_population with probabilities needs n, the number of members")
+        members = sample_masks(members, n, rng)
+    members = list(members)
+    if not members:
+        raise ValueError("score_population needs at least one member")
+    return members
+
+
 def episode_starts(spec: Spec, rng: np.random.Generator, count: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """The reset seeds (the reset pool, once per run) and initial membranes of ``count`` members,
     drawn from ``rng`` after the members themselves: the one draw every scorer of a population
@@ -337,14 +350,8 @@ def score_population(core: Core, env: Env | Callable[[], Env],
     t_start = time.perf_counter()
     spec = core.spec
     rng = np.random.default_rng(seed)
-    if isinstance(members, dict):
-        if n is None:
-            raise ValueError("score_population with probabilities needs n, the number of members")
-        members = sample_masks(members, n, rng)
-    members = list(members)
+    members = draw_members(members, n, rng)
     count = len(members)
-    if count == 0:
-        raise ValueError("score_population needs at least one member")
     env_ = env() if callable(env) and not hasattr(env, "step") else env
     norm = normalizer if normalizer is not None else Normalizer.identity(spec.obs_dim)
     reset_seeds, v0s = episode_starts(spec, rng, count)

@@ -25,7 +25,7 @@ from evoconn.training import ec
 from evoconn.training.rollout import float_policy, int_policy
 
 from .test_models import assert_same, run_jax
-from .test_spec_edges import EDGE_SPEC, _edges, _state_values
+from .test_spec_edges import EDGE_SPEC, draw_edge_case
 
 SMALL = Spec(n_neurons=16, obs_dim=3, act_dim=2, substeps=5)
 
@@ -102,14 +102,7 @@ def test_spikes_register_saturates_at_its_width(n, substeps, expect):
 def test_jax_model_agrees_on_edge_states_and_inputs(data, density, seed):
     """The JAX model equals numpy where states sit at the threshold and the saturation limits."""
     spec = EDGE_SPEC
-    n = spec.n_neurons
-    vals = _state_values(spec)
-    state = {k: np.array([data.draw(vals[k]) for _ in range(n)], np.int64)[None] for k in ("v", "isyn", "rate")}
-    state["spike"] = np.array([data.draw(st.sampled_from([0, 1])) for _ in range(n)], np.int8)[None]
-    lo, hi = spec.obs_limits()
-    xq = np.array([[data.draw(_edges(lo, hi, -1, 0, 1)) for _ in range(spec.obs_dim)]], np.int32)
-    rng = np.random.default_rng(seed)
-    masks = {k: (rng.random((1, *s)) < density) for k, s in spec.mask_shapes.items()}
+    masks, state, xq = draw_edge_case(spec, data, density, seed)
     assert_same(numpy_env_step(spec, masks, state, xq), run_jax(spec, masks, state, xq), "jax")
 
 

@@ -75,11 +75,9 @@ def _state_values(spec: Spec):
 EDGE_SPEC = Spec(n_neurons=16, obs_dim=3, act_dim=2, substeps=4, n_exc=8)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), density=st.sampled_from([0.0, 1.0, 0.5]), seed=st.integers(0, 2**32 - 1))
-def test_numpy_and_oracle_agree_on_edge_states_and_inputs(data, density, seed):
-    """Oracle and numpy agree where states sit at the threshold and the saturation limits."""
-    spec = EDGE_SPEC
+def draw_edge_case(spec: Spec, data, density: float, seed: int):
+    """(masks, state, xq) for one network: states at the threshold and the saturation limits,
+    observations at the clip points and around 0, masks of the given density."""
     n = spec.n_neurons
     vals = _state_values(spec)
     state = {k: np.array([data.draw(vals[k]) for _ in range(n)], np.int64)[None] for k in ("v", "isyn", "rate")}
@@ -88,6 +86,15 @@ def test_numpy_and_oracle_agree_on_edge_states_and_inputs(data, density, seed):
     xq = np.array([[data.draw(_edges(lo, hi, -1, 0, 1)) for _ in range(spec.obs_dim)]], np.int32)
     rng = np.random.default_rng(seed)
     masks = {k: (rng.random((1, *s)) < density) for k, s in spec.mask_shapes.items()}
+    return masks, state, xq
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), density=st.sampled_from([0.0, 1.0, 0.5]), seed=st.integers(0, 2**32 - 1))
+def test_numpy_and_oracle_agree_on_edge_states_and_inputs(data, density, seed):
+    """Oracle and numpy agree where states sit at the threshold and the saturation limits."""
+    spec = EDGE_SPEC
+    masks, state, xq = draw_edge_case(spec, data, density, seed)
     ref = numpy_env_step(spec, masks, state, xq)
     assert_same(ref, run_oracle(spec, masks, state, xq), "oracle")
 
