@@ -193,7 +193,8 @@ def test_rollout_record_path_checked(work, capsys, tiny_artifact):
 
 def test_a_spec_size_the_spec_refuses_leaves_no_folder(work, capsys):
     # N = 3 cannot hold the excitatory/inhibitory split the spec asks for
-    refuse(["train", "--env", "hopper", "--neurons", "3", "--out", "run"], work, capsys, mentions="neurons must be at least 8")
+    refuse(["train", "--env", "hopper", "--neurons", "3", "--out", "run"], work, capsys,
+           mentions="neurons must be at least 8")
     assert not (work / "run").exists()
 
 
