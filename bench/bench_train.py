@@ -488,7 +488,10 @@ def rescore_report(items: list[tuple[str, dict, dict]]) -> str:
              "**What these data cannot show.** 3 seeds a method and 3 eval copies (issue 15 asks for "
              "at least 5 and 16), hopper only, population 256 against the paper's 10,240; the cap-1000 "
              "90-generation runs are the 60-generation runs extended after their first result was "
-             "seen. Read every difference below as unresolved unless the seed ranges separate.", ""]
+             "seen. The runs predate EC's sampling by the spec's PRNG (Threefry-2x32, 12-bit ρ; "
+             "`evoconn.spec.prng`), so today's trainer does not repeat them bit for bit (checked: "
+             "the first eval return is the same, the first train mean differs). Read every "
+             "difference below as unresolved unless the seed ranges separate.", ""]
     for tag, res, r in items:
         a = res["args"]
         lines += [f"## {tag}", "", f"hopper, population {a['population']}, N = {a['neurons']}, "
