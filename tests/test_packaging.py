@@ -35,5 +35,6 @@ def test_wheel_installs_everything_under_evoconn(tmp_path):
     assert "evoconn/spec/__init__.py" in names
     for task in ("hopper", "walker2d", "humanoid"):  # the paper presets travel with the wheel
         assert f"evoconn/training/configs/paper-{task}.json" in names, task
+        assert f"evoconn/training/configs/paper-{task}-int.json" in names, task
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "evoconn = evoconn.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()

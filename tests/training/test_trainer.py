@@ -44,14 +44,15 @@ def test_cli_refuses_bad_config(tmp_path, capsys, argv, msg):
 
 
 @pytest.mark.parametrize("task", ["hopper", "walker2d", "humanoid"])
-def test_paper_presets_hold_the_papers_settings(task):
-    # ec-method.md section 2: population 10240 with 128 evaluation copies, N = 256, lr 0.15,
-    # clip 1e-3, 1000 generations, episode cap 1000; EC scored on the integer core
+@pytest.mark.parametrize(("suffix", "model"), [("", "float"), ("-int", "int")])
+def test_paper_presets_hold_the_papers_settings(task, suffix, model):
+    # the paper: population 10240 with 128 evaluation copies, N = 256, lr 0.15, clip 1e-3, 1000
+    # generations, episode cap 1000, its float network; the -int variant scores the integer core
     from evoconn.training.cli import _preset
 
-    cfg = TrainConfig.from_dict(_preset(f"paper-{task}"))
+    cfg = TrainConfig.from_dict(_preset(f"paper-{task}{suffix}"))
     cfg.validate()
-    assert (cfg.env, cfg.algo, cfg.model) == (task, "ec", "int")
+    assert (cfg.env, cfg.algo, cfg.model) == (task, "ec", model)
     assert (cfg.population, cfg.n_eval, cfg.neurons) == (10240, 128, 256)
     assert (cfg.lr, cfg.clip_eps, cfg.generations, cfg.episode_len) == (0.15, 1e-3, 1000, 1000)
 
