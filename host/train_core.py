@@ -34,7 +34,7 @@ import numpy as np
 
 from evoconn import ec_numpy
 from evoconn.artifact import Normalizer
-from evoconn.host.core import Core
+from evoconn.host.core import Core, MissingDependency
 from evoconn.host.rollout import make_env, score_population
 from evoconn.spec import Spec, prng
 from evoconn.training import loop
@@ -233,16 +233,25 @@ def trainer_kind(kind: str = "auto") -> str:
         raise ConfigError(f"unknown trainer {kind!r}; one of {', '.join(TRAINERS)}")
     if kind != "auto":
         return kind
-    have = all(importlib.util.find_spec(m) is not None for m in ("jax", "flax"))
-    return "jax" if have else "numpy"
+    return "jax" if all(_importable(m) for m in ("jax", "flax")) else "numpy"
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses it (the board-safety test's blocker)
+        return False
 
 
 def make_trainer(cfg: TrainConfig, runner: Any, spec: Spec, kind: str = "auto") -> Any:
     """The trainer of a Core run: the JAX one or :class:`NumpyTrainer` (:func:`trainer_kind`)."""
     if trainer_kind(kind) == "numpy":
         return NumpyTrainer(cfg, runner, spec)
-    from evoconn.training.trainer import Trainer
-
+    try:
+        from evoconn.training.trainer import Trainer
+    except ImportError as e:
+        raise MissingDependency(f"the jax trainer needs jax ({e}); pip install 'evoconn[train]', or "
+                                "--trainer numpy (the same run)") from None
     return Trainer(cfg, runner=runner, spec=spec)
 
 
