@@ -104,6 +104,9 @@ def test_rollout_cli_runs_without_jax(tmp_path):
         p = run_blocked(tmp_path, CLI, "train-core", "--env", "CartPole-v1", *extra)
         assert p.returncode == 2 and "pip install 'evoconn[train]'" in p.stderr, p.stderr
         assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    p = run_blocked(tmp_path, CLI, "train", "--env", "hopper", "--out", str(tmp_path / "run"))  # the Brax trainer
+    assert p.returncode == 2 and "pip install 'evoconn[train]'" in p.stderr and "train-core" in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists(), p.stderr
 
 
 def test_the_training_loop_imports_with_numpy_alone(tmp_path):
