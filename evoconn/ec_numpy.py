@@ -22,21 +22,35 @@ a sum: the update never adds a product (lr enters the bias correction, whose res
 Nothing is divided by a broadcast scalar either (XLA turns that into a multiplication by its
 reciprocal). The bias corrections are tables over the update count built from Python floats
 (:func:`bias_tables`), not a ``pow``, whose last bit libraries differ in.
+
+The diagnostics ``tell`` reports (:func:`tell_metrics`: mean ρ, the mean entropy of the sampled
+Bernoulli distribution, the gradient's norm) are computed the same way in both modules too, so that
+a run's metrics do not depend on which implementation made them: float64 sums in one fixed
+pairwise order (:func:`ordered_sum`: elementwise additions only, which no compiler reassociates),
+the entropy from a table over the quantized ρ that the masks are sampled with (:func:`entropy_table`,
+Python floats: no ``log`` whose last bit libraries differ in), the squared gradient numerators in
+int64.
+
+:class:`ECStrategy` puts these functions behind the algorithm interface
+(:class:`evoconn.algorithm.Strategy`), as :class:`evoconn.training.strategy.ECStrategy` does for JAX.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from evoconn.algorithm import Population
 from evoconn.spec import prng
 
-__all__ = ["ECParams", "ECState", "adam_step", "ask", "bias_tables", "centered_ranks", "eval_masks",
-           "gradient_numerator", "init", "max_members", "ranks", "tell"]
+__all__ = ["ECParams", "ECState", "ECStrategy", "adam_step", "ask", "bias_tables", "centered_ranks",
+           "entropy_table", "eval_masks", "gradient_numerator", "init", "max_members", "ordered_sum",
+           "ranks", "tell", "tell_metrics"]
 
 #: The exact integer gradient's numerator fits int32 up to this population (n (n - 1) < 2**31).
 max_members = 46340
@@ -170,6 +184,53 @@ def adam_step(xp: Any, params: Any, rho: Any, mu: Any, nu: Any, a1: Any, i2: Any
     return xp.clip(rho, lo, hi), mu, nu
 
 
+def ordered_sum(xp: Any, x: Any) -> Any:
+    """Σ over axis 0 in one fixed pairwise order (zero-padded to a power of two, halves added
+    elementwise), the same bits in numpy and under XLA: elementwise adds are never reassociated."""
+    n = x.shape[0]
+    m = 1 << max(0, (n - 1).bit_length())
+    if m != n:
+        x = xp.concatenate([x, xp.zeros((m - n, *x.shape[1:]), x.dtype)])
+    while m > 1:
+        m //= 2
+        x = x[:m] + x[m:]
+    return x[0]
+
+
+@functools.lru_cache(maxsize=4)
+def entropy_table(bits: int) -> np.ndarray:
+    """Entry q: the entropy in bits of Bernoulli(q / 2**bits), float64 from Python floats (0 at both
+    ends); q = rint(ρ 2**bits) is the probability the masks are sampled with."""
+    m = 1 << bits
+    h = [0.0] * (m + 1)
+    for q in range(1, m):
+        p = q / m
+        h[q] = -(p * math.log2(p) + (1 - p) * math.log2(1 - p))
+    return np.array(h, np.float64)
+
+
+def tell_metrics(xp: Any, rho: Mapping[str, Any], num: Mapping[str, Any], n: int,
+                 bits: int | None) -> dict[str, Any]:
+    """The diagnostics of one update (float64 scalars, the same bits in numpy and JAX; ``xp`` is
+    numpy or jax.numpy with 64-bit types enabled): ``mean_rho``, ``entropy`` (mean Bernoulli
+    entropy in bits of the quantized ρ: 1 at ρ = 0.5, near 0 when the masks have converged) and
+    ``grad_norm`` (‖g‖ of g = num / (2 n (n − 1)))."""
+    f64 = xp.float64
+    names = sorted(rho)
+    size = sum(int(np.prod(rho[k].shape)) for k in names)
+    inv = f64(1.0 / size)
+    r = xp.concatenate([rho[k].reshape(-1).astype(f64) for k in names])
+    if bits is None:  # float sampling (comparisons only): the formula, not bit-exact across modules
+        h = -(r * xp.log2(r) + (1 - r) * xp.log2(1 - r))
+    else:
+        q = xp.rint(xp.concatenate([rho[k].reshape(-1) for k in names]).astype(xp.float32)
+                    * xp.float32(1 << bits)).astype(xp.int32)
+        h = xp.asarray(entropy_table(bits))[q]
+    sq = xp.concatenate([(num[k].reshape(-1).astype(xp.int64) ** 2).astype(f64) for k in names])
+    return {"mean_rho": ordered_sum(xp, r) * inv, "entropy": ordered_sum(xp, h) * inv,
+            "grad_norm": xp.sqrt(ordered_sum(xp, sq)) * f64(1.0 / (2 * n * (n - 1)))}
+
+
 def _sums(state: ECState, members: Any, rk: np.ndarray, chunk: int = 64) -> dict[str, np.ndarray]:
     """The gradient numerators, from masks (dict) or from member keys (n, 2), regenerated in chunks."""
     if isinstance(members, Mapping):
@@ -203,14 +264,45 @@ def tell(params: ECParams, state: ECState, members: Any, fitness) -> tuple[ECSta
     for k in state.rho:
         rho[k], mu[k], nu[k] = adam_step(np, params, state.rho[k], state.mu[k], state.nu[k], a1[t], i2[t],
                                          num[k], n)
-    leaves = list(rho.values())
-    size = sum(x.size for x in leaves)
-    g = [num[k] / (2.0 * n * (n - 1)) for k in state.rho]
-    metrics = {
-        "mean_rho": float(sum(np.sum(x, dtype=np.float64) for x in leaves) / size),
-        "entropy": float(sum(np.sum(-(x * np.log2(x) + (1 - x) * np.log2(1 - x)), dtype=np.float64)
-                             for x in leaves) / size),
-        "grad_norm": float(np.sqrt(sum(np.sum(x * x) for x in g))),
-    }
+    metrics = {k: float(v) for k, v in tell_metrics(np, rho, num, n, state.rho_bits).items()}
     new = ECState(rho=rho, mu=mu, nu=nu, generation=state.generation + 1, rho_bits=state.rho_bits)
     return new, metrics
+
+
+def _shapes(shapes: Mapping[str, tuple[int, ...]]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    return tuple((k, tuple(int(x) for x in s)) for k, s in shapes.items())
+
+
+@dataclasses.dataclass(frozen=True)
+class ECStrategy:
+    """EC behind the algorithm interface (:class:`evoconn.algorithm.Strategy`), in numpy: the same
+    members, states and metrics as :class:`evoconn.training.strategy.ECStrategy` (JAX) for the same
+    keys (raw uint32 keys, :mod:`evoconn.spec.prng`)."""
+
+    shapes: tuple[tuple[str, tuple[int, ...]], ...]
+    popsize: int
+    params: ECParams = dataclasses.field(default_factory=ECParams)
+    name: str = dataclasses.field(default="ec", init=False)
+    member_kind: str = dataclasses.field(default="masks", init=False)
+
+    @classmethod
+    def create(cls, shapes: Mapping[str, tuple[int, ...]], popsize: int, **hyper: Any) -> ECStrategy:
+        if popsize < 2:
+            raise ValueError(f"EC needs a population of at least 2, got {popsize}")
+        return cls(_shapes(shapes), popsize, ECParams(**hyper))
+
+    def init(self, key: Any) -> ECState:
+        del key  # ρ starts at init_prob everywhere
+        return init(self.params, dict(self.shapes))
+
+    def ask(self, key: Any, state: ECState) -> tuple[Population, ECState]:
+        return Population(ask(state, key, self.popsize)), state
+
+    def tell(self, population: Population, fitness: Any, state: ECState) -> tuple[ECState, dict]:
+        return tell(self.params, state, population.members, fitness)
+
+    def eval_members(self, state: ECState, n: int) -> dict[str, np.ndarray]:
+        return eval_masks(state, n)
+
+    def distribution(self, state: ECState) -> dict[str, np.ndarray]:
+        return state.rho

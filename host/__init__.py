@@ -4,7 +4,7 @@ Imports numpy and the standard library only, so it works on a PYNQ-Z2 without JA
 import their heavy dependency when constructed: :class:`~evoconn.host.jax_core.JaxCore` (jax),
 :class:`~evoconn.host.bus.MMIOBus` (pynq), :class:`~evoconn.host.rtl.RtlSession` (cocotb and a
 simulator; it runs this package's RegisterCore inside the simulator). The Core-scored EC loop,
-:mod:`evoconn.host.train_core`, needs jax and is not imported here.
+:mod:`evoconn.host.train_core` is not imported here (it needs no JAX: the board trains with it).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ register interface on the in-memory core; ``pynq``: the board; ``rtl``: the same
 on the exported Verilog under cocotb, the whole rollout inside the simulator's process;
 ``--replay FILE``: a recorded bus session) and prints the returns, optionally with a FINN-style
 throughput report. ``flash`` loads an overlay and checks the core in it. ``train-core`` trains EC with every member
-scored through a backend's Core (:mod:`evoconn.host.train_core`; needs JAX).
+scored through a backend's Core (:mod:`evoconn.host.train_core`; with JAX's EC where JAX is installed, with the
+numpy EC elsewhere, e.g. on the board: the same run either way).
 
 This module only parses options, calls the host modules that own the work
 (:mod:`~evoconn.host.backends`, :mod:`~evoconn.host.overlay`, :mod:`~evoconn.host.rollout`,
@@ -63,21 +64,31 @@ def register(sub, name: str) -> None:
         p.add_argument("--ip", help="pynq: the core's name in the overlay (default: the one evoconn IP)")
         p.set_defaults(func=run_rollout, preflight=_check_rollout)
     elif name == "train-core":
+        d = TRAIN_CORE_DEFAULTS
         p = sub.add_parser(name, help=summary(name),
-                           description="EC (evoconn.training.ec) on a Gymnasium task with the fitness of "
-                                       "every member from score_population on a backend's Core; every "
-                                       "backend gives the same fitness values. Needs JAX.")
-        p.add_argument("--env", default="Pendulum-v1", help="Gymnasium id (default %(default)s)")
-        p.add_argument("--backend", choices=("jax", "fake", "rtl", "pynq"), default="jax",
-                       help="where members are scored (default %(default)s)")
-        p.add_argument("--neurons", type=count(), default=16, help="N (default %(default)s)")
+                           description="EC on a Gymnasium task with the fitness of every member from "
+                                       "score_population on a backend's Core; every backend gives the same "
+                                       "fitness values. Runs without JAX (the board): the numpy EC then gives "
+                                       "the same run as JAX's (--trainer).")
+        p.add_argument("--env", help=f"Gymnasium id (default {d['env']})")
+        p.add_argument("--backend", choices=("jax", "fake", "rtl", "pynq"),
+                       help="where members are scored (default jax; with --resume: the run's)")
+        p.add_argument("--neurons", type=count(), help=f"N (default {d['neurons']})")
         p.add_argument("--substeps", type=count(), help="K (default: the spec's)")
-        p.add_argument("--population", type=count(2), default=6, help="members per generation (default %(default)s)")
-        p.add_argument("--generations", type=count(), default=3, help="(default %(default)s)")
-        p.add_argument("--max-steps", type=count(), default=200, help="episode cap (default %(default)s)")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--lr", type=real(0, lo_open=True), default=0.15, help="EC learning rate (default %(default)s)")
-        p.add_argument("--out", help="run folder: metrics.jsonl and best/ (an artifact for rollout)")
+        p.add_argument("--population", type=count(2), help=f"members per generation (default {d['population']})")
+        p.add_argument("--generations", type=count(), help=f"(default {d['generations']})")
+        p.add_argument("--max-steps", type=count(), help=f"episode cap (default {d['max_steps']})")
+        p.add_argument("--seed", type=integer(0), help=f"(default {d['seed']})")
+        p.add_argument("--lr", type=real(0, lo_open=True), help=f"EC learning rate (default {d['lr']})")
+        p.add_argument("--checkpoint-every", type=count(),
+                       help="generations between checkpoints (default: one at the end)")
+        p.add_argument("--out", help="run folder: metrics.jsonl, checkpoint and best/ (an artifact for rollout)")
+        p.add_argument("--resume", metavar="RUN",
+                       help="continue the (killed) run in this folder, as it was configured; "
+                            "--generations and --checkpoint-every may change")
+        p.add_argument("--trainer", choices=("auto", "jax", "numpy"), default="auto",
+                       help="EC's implementation: auto (JAX where installed, else numpy), jax or numpy; "
+                            "both give the same run bit for bit")
         p.add_argument("--json", action="store_true", help="print the per-generation rows as JSON")
         p.add_argument("--record", metavar="FILE", help="fake/rtl/pynq: record every bus transaction")
         p.add_argument("--verify", action="store_true", help="read masks back after loading")
@@ -147,11 +158,11 @@ def _check_rollout(args: argparse.Namespace) -> None:
 
 
 def _check_train_core(args: argparse.Namespace) -> None:
-    if args.lanes is not None:
+    if args.lanes is not None and args.resume is None:
         from evoconn.spec import SpecError
 
         try:
-            spec = Spec(n_neurons=args.neurons)
+            spec = Spec(n_neurons=args.neurons or TRAIN_CORE_DEFAULTS["neurons"])
         except SpecError as e:
             raise OptionError(f"--neurons: {e}") from None
         check_lanes(spec, args.lanes)
@@ -284,16 +295,60 @@ class CoreOptions:
         return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
 
 
+#: train-core's settings when neither given nor resumed
+TRAIN_CORE_DEFAULTS: dict[str, Any] = {"env": "Pendulum-v1", "neurons": 16, "population": 6, "generations": 3,
+                                       "max_steps": 200, "seed": 0, "lr": 0.15}
+#: train-core's options that --resume takes from the run (what check_resume would refuse to change)
+_FIXED_ON_RESUME = ("env", "neurons", "substeps", "population", "max_steps", "seed", "lr")
+
+
+def _resumed_settings(args: argparse.Namespace) -> tuple[str, str, dict[str, Any]]:
+    """(env, backend, core_config settings) of the run ``--resume`` names."""
+    from evoconn.training.config import TrainConfig
+    from evoconn.training.errors import TrainError
+    from evoconn.training.loop import saved_config
+
+    given = [o for o in _FIXED_ON_RESUME if getattr(args, o) is not None]
+    if given:
+        raise _cli_error(f"--resume continues {args.resume} as it was configured: drop "
+                         + ", ".join("--" + o.replace("_", "-") for o in given))
+    if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
+        raise _cli_error("--out and --resume name different folders; give only --resume")
+    try:
+        cfg = TrainConfig.from_dict({**TrainConfig().to_dict(), **saved_config(Path(args.resume))})
+    except (TrainError, TypeError) as e:
+        raise _cli_error(str(e)) from None
+    if cfg.runner == "brax":
+        raise _cli_error(f"{args.resume} is a Brax trainer's run: resume it with evoconn train --resume")
+    settings = {"neurons": cfg.neurons, "substeps": cfg.substeps, "population": cfg.population,
+                "generations": args.generations or cfg.generations, "max_steps": cfg.episode_len,
+                "seed": cfg.seed, "lr": cfg.lr, "clip_eps": cfg.clip_eps, "physics": cfg.physics,
+                "checkpoint_every": args.checkpoint_every or cfg.checkpoint_every}
+    return cfg.env, args.backend or cfg.runner, settings
+
+
 def run_train_core(args: argparse.Namespace) -> int:
     """``evoconn train-core``: EC with every member scored on the backend's Core."""
-    kw: dict[str, Any] = {k: getattr(args, k) for k in ("neurons", "substeps", "population", "generations",
-                                                         "max_steps", "seed", "lr")}
-    return train_on_core(args.env, CoreOptions.from_args(args), out=args.out, as_json=args.json, **kw)
+    if args.resume is not None:
+        env, backend, kw = _resumed_settings(args)
+        out = args.resume
+    else:
+        names = ("neurons", "substeps", "population", "generations", "max_steps", "seed", "lr",
+                 "checkpoint_every")
+        kw = {k: getattr(args, k) for k in names}
+        kw = {**{k: v for k, v in TRAIN_CORE_DEFAULTS.items() if k != "env"},
+              **{k: v for k, v in kw.items() if v is not None}}
+        env, backend, out = args.env or TRAIN_CORE_DEFAULTS["env"], args.backend or "jax", args.out
+    opts = dataclasses.replace(CoreOptions.from_args(args), backend=backend)
+    return train_on_core(env, opts, out=out, as_json=args.json, resume=args.resume is not None,
+                         trainer=args.trainer, **kw)
 
 
-def train_on_core(env: str, opts: CoreOptions, *, out: str | None, as_json: bool, **config: Any) -> int:
-    """The trainer's loop (:func:`evoconn.training.trainer.train`) with the Core runner on ``opts``'s
-    backend (:mod:`evoconn.host.train_core`); ``config`` holds :func:`core_config`'s settings."""
+def train_on_core(env: str, opts: CoreOptions, *, out: str | None, as_json: bool, resume: bool = False,
+                  trainer: str = "auto", **config: Any) -> int:
+    """The one loop (:func:`evoconn.training.loop.train`) with the Core runner on ``opts``'s
+    backend (:mod:`evoconn.host.train_core`); ``config`` holds :func:`core_config`'s settings;
+    ``trainer`` picks EC's implementation (JAX or numpy, :func:`~evoconn.host.train_core.trainer_kind`)."""
     from evoconn.host.core import MissingDependency
     from evoconn.host.rollout import make_env
     from evoconn.training.errors import TrainError
@@ -320,10 +375,12 @@ def train_on_core(env: str, opts: CoreOptions, *, out: str | None, as_json: bool
 
                 with RtlSession(spec, core_lanes(spec, opts.lanes), record=opts.record, verify=opts.verify,
                                 timeout=max(opts.timeout, 60.0)) as session:
-                    result = run_core_training(cfg, session, spec, out, progress)
+                    result = run_core_training(cfg, session, spec, out, progress, resume=resume,
+                                               trainer=trainer)
             else:
                 core, bus = make_core(opts, spec)
-                result = run_core_training(cfg, LocalRunner(core), spec, out, progress)
+                result = run_core_training(cfg, LocalRunner(core), spec, out, progress, resume=resume,
+                                           trainer=trainer)
         finally:
             if bus is not None and hasattr(bus, "close"):
                 bus.close()

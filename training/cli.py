@@ -28,7 +28,7 @@ FIELDS = {
 
 def register(sub, name: str) -> None:
     from evoconn.cli import summary
-    from evoconn.training.trainer import ENVS, PHYSICS
+    from evoconn.training.config import ENVS, PHYSICS  # no JAX: `evoconn train --help` works on a board
 
     p = sub.add_parser(name, help=summary(name),
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -141,6 +141,11 @@ def run_train(args: argparse.Namespace) -> int:
         return _run_train(args)
     except TrainError as e:  # the library's refusals: one line, exit 2
         raise CLIError(str(e)) from None
+    except ImportError as e:  # the Brax trainer on a machine without JAX (a board)
+        if (e.name or "").split(".")[0] not in ("jax", "jaxlib", "flax", "brax", "optax", "mujoco"):
+            raise
+        raise CLIError(f"evoconn train needs {e.name} (pip install 'evoconn[train]'); without JAX, "
+                       "evoconn train-core trains EC with a Core scoring every member") from None
 
 
 def _run_train(args: argparse.Namespace) -> int:

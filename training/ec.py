@@ -166,14 +166,7 @@ def ordered_sum(x: jax.Array) -> jax.Array:
     of two), so that a float sum over the population gives the same bits however XLA fuses it and
     however the population is sharded: elementwise adds are never reassociated, reductions may be.
     """
-    n = x.shape[0]
-    m = 1 << max(0, (n - 1).bit_length())
-    if m != n:
-        x = jnp.concatenate([x, jnp.zeros((m - n, *x.shape[1:]), x.dtype)])
-    while m > 1:
-        m //= 2
-        x = x[:m] + x[m:]
-    return x[0]
+    return ec_numpy.ordered_sum(jnp, x)
 
 
 def tell(params: ECParams, state: ECState, theta: Tree | jax.Array, fitness: jax.Array) -> tuple[ECState, dict]:
@@ -206,15 +199,8 @@ def tell(params: ECParams, state: ECState, theta: Tree | jax.Array, fitness: jax
         for k in state.rho:
             rho[k], mu[k], nu[k] = ec_numpy.adam_step(jnp, params, state.rho[k], opt.mu[k], opt.nu[k], a1_t,
                                                       i2_t, num[k], n)
-    g = {k: v.astype(jnp.float32) / jnp.float32(2 * n * (n - 1)) for k, v in num.items()}
-    leaves = jax.tree.leaves(rho)
-    size = sum(x.size for x in leaves)
-    metrics = {
-        "mean_rho": sum(jnp.sum(x) for x in leaves) / size,
-        # mean Bernoulli entropy in bits: 1 at ρ = 0.5, near 0 when the masks have converged
-        "entropy": sum(jnp.sum(-(x * jnp.log2(x) + (1 - x) * jnp.log2(1 - x))) for x in leaves) / size,
-        "grad_norm": jnp.sqrt(sum(jnp.sum(x * x) for x in jax.tree.leaves(g))),
-    }
+        # the diagnostics, computed as the numpy module computes them (float64, fixed order)
+        metrics = ec_numpy.tell_metrics(jnp, rho, num, n, state.rho_bits)
     opt = AdamState(mu=mu, nu=nu)
     return ECState(rho=rho, opt_state=opt, generation=state.generation + 1, rho_bits=state.rho_bits), metrics
 

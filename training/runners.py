@@ -25,27 +25,15 @@ The interface (duck-typed)::
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 
 from evoconn.training.errors import ConfigError
+from evoconn.training.loop import Scores
 from evoconn.training.rollout import norm_init, norm_update, rollout
 
 __all__ = ["BraxRunner", "Scores", "make_env"]
-
-
-class Scores(NamedTuple):
-    """A scored population: ``fitness`` (population,), the final observations (for the
-    normalizer), episodes per member, ``steps`` (the ``gen_steps`` metric), the mean firing rate
-    per member (or None) and runner-specific metrics (already named, e.g. ``train/horizon``)."""
-
-    fitness: Any
-    final_obs: Any
-    episodes: Any
-    steps: Any
-    rate: Any = None
-    extra: dict[str, Any] = {}
 
 
 def make_env(name: str, physics: str):

@@ -7,8 +7,9 @@ computes it here; JAX calls its own ``jax.extend.random.threefry_2x32`` (evoconn
 the tests prove the two equal bit for bit. docs/spec.md ("Random numbers and mask sampling")
 states the same rules for an independent implementation.
 
-- A *key* is two uint32 words ``(k0, k1)``; :func:`seed_key` and :func:`fold_in` reproduce JAX's
-  ``PRNGKey(seed)`` and ``fold_in`` so that a board derives the same generation keys as the trainer.
+- A *key* is two uint32 words ``(k0, k1)``; :func:`seed_key`, :func:`fold_in` and :func:`split`
+  reproduce JAX's ``PRNGKey(seed)``, ``fold_in`` and ``split`` so that a board derives the same
+  generation keys as the trainer.
 - A generation key gives each member ``i`` its own key (:func:`member_keys`): the member's *seed*.
 - A member key gives one 32-bit word per mask entry (:func:`mask_words`): stream ``s`` (the mask's
   position among the mask names sorted, :func:`mask_streams`), entry ``j`` (row-major flat index)
@@ -42,6 +43,7 @@ __all__ = [
     "sample_mask",
     "sample_masks",
     "seed_key",
+    "split",
     "threefry2x32",
 ]
 
@@ -114,6 +116,15 @@ def fold_in(key, data: int) -> np.ndarray:
     k = _u32(key)
     y0, y1 = threefry2x32(k[0], k[1], 0, int(data) & 0xFFFFFFFF)
     return np.array([y0, y1], np.uint32)
+
+
+def split(key, num: int = 2) -> np.ndarray:
+    """``jax.random.split(key, num)`` for a raw uint32 key: key ``i`` is the block at counter
+    ``(0, i)`` (JAX's ``jax_threefry_partitionable`` rule, its default since JAX 0.5). Returns
+    (num, 2) uint32."""
+    k = _u32(key)
+    y0, y1 = threefry2x32(k[0], k[1], np.zeros(int(num), np.uint32), np.arange(int(num), dtype=np.uint32))
+    return np.stack([y0, y1], axis=-1)
 
 
 def member_keys(key, n: int) -> np.ndarray:

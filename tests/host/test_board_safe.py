@@ -94,8 +94,43 @@ def test_rollout_cli_runs_without_jax(tmp_path):
     assert p.returncode == 2 and "pip install 'evoconn[train]'" in p.stderr
     p = run_blocked(tmp_path, CLI, "rollout", "--artifact", str(art), "--backend", "rtl")
     assert p.returncode == 2 and "pip install 'evoconn[sim]'" in p.stderr, p.stderr
-    p = run_blocked(tmp_path, CLI, "train-core", "--env", "CartPole-v1", "--backend", "fake")
-    assert p.returncode == 2 and "pip install 'evoconn[train]'" in p.stderr, p.stderr
+    # train-core trains without JAX (the numpy EC, tests/host/test_train_core_board.py); only the
+    # JAX model as the core, or the JAX trainer asked for by name, need it
+    p = run_blocked(tmp_path, CLI, "train-core", "--env", "CartPole-v1", "--backend", "fake", "--generations", "2",
+                    "--population", "4", "--max-steps", "10", "--json")
+    assert p.returncode == 0, p.stderr
+    assert [r["generation"] for r in json.loads(p.stdout)["rows"]] == [1, 2]
+    for extra in (["--backend", "jax"], ["--backend", "fake", "--trainer", "jax"]):
+        p = run_blocked(tmp_path, CLI, "train-core", "--env", "CartPole-v1", *extra)
+        assert p.returncode == 2 and "pip install 'evoconn[train]'" in p.stderr, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    p = run_blocked(tmp_path, CLI, "train", "--env", "hopper", "--out", str(tmp_path / "run"))  # the Brax trainer
+    assert p.returncode == 2 and "pip install 'evoconn[train]'" in p.stderr and "train-core" in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists(), p.stderr
+
+
+def test_the_training_loop_imports_with_numpy_alone(tmp_path):
+    """The one loop, the config, the numpy EC and the Core trainer need no JAX (a board runs them)."""
+    code = textwrap.dedent("""
+        import sys, json
+        import evoconn.training.loop, evoconn.training.config, evoconn.ec_numpy  # noqa: F401
+        from evoconn.host import train_core
+        from evoconn.training.trainer import TrainConfig  # noqa: F401  (needs JAX: must fail here)
+    """)
+    p = run_blocked(tmp_path, f"BLOCKED = {BLOCKED!r}\n" + code)
+    assert p.returncode == 1 and "jax is blocked" in p.stderr, p.stderr  # the JAX trainer itself needs JAX
+    code = textwrap.dedent("""
+        import sys, json
+        import evoconn.training.loop, evoconn.training.config, evoconn.ec_numpy  # noqa: F401
+        from evoconn.host import train_core
+        from evoconn.training.config import TrainConfig
+        TrainConfig(runner="fake", eval_copies=0, population=4).validate()
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+        print(json.dumps({"trainer": train_core.trainer_kind(), "heavy": heavy}))
+    """)
+    p = run_blocked(tmp_path, f"BLOCKED = {BLOCKED!r}\n" + code)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout.strip().splitlines()[-1]) == {"trainer": "numpy", "heavy": []}
 
 
 def test_board_modules_import_with_numpy_alone(tmp_path):

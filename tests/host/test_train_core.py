@@ -4,6 +4,7 @@ register interface, and the two CLI entry points (`evoconn train-core`, `evoconn
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -102,3 +103,36 @@ def test_train_core_refuses_an_unwritable_out_before_training(tmp_path, capsys):
                  "--population", "4", "--generations", "1", "--out", str(blocker / "run")]) == 2
     out, err = capsys.readouterr()
     assert "not writable" in err and "generation" not in out  # refused before the first generation
+
+
+def test_jax_and_numpy_trainers_and_the_board_env_give_the_same_run(tmp_path, capsys):
+    """train-core picks its EC: JAX's here (today's trainer), the numpy one where JAX is missing. The
+    same run either way, bit for bit: the same metrics (timing aside), checkpoint, best/ and config;
+    here with --trainer numpy and in the board env (numpy 1.26, no JAX; BOARD_PY).
+
+    CartPole, not Pendulum: Gymnasium's Pendulum steps a float32 action, and numpy 2's promotion rules
+    (NEP 50) round its physics differently from numpy 1.26's in the last bits of the float64 return;
+    CartPole's physics is Python floats."""
+    from evoconn.host.train_core import trainer_kind
+
+    from .run_folders import assert_same_run
+    from .test_train_core_board import BOARD_PY, ROOT
+
+    args = ["train-core", "--backend", "fake", "--env", "CartPole-v1", "--neurons", "16", "--population", "6",
+            "--generations", "3", "--max-steps", "40", "--seed", "5", "--checkpoint-every", "2"]
+    assert trainer_kind() == "jax"
+    for kind in ("jax", "numpy"):
+        assert main([*args, "--trainer", kind, "--out", str(tmp_path / kind)]) == 0
+    assert "no learning_curve.png" not in capsys.readouterr().err
+    assert (tmp_path / "jax" / "learning_curve.png").exists()
+    assert_same_run(tmp_path / "jax", tmp_path / "numpy", config_differs=("jax_devices",))
+    rows = [json.loads(x) for x in (tmp_path / "jax" / "metrics.jsonl").read_text().splitlines()]
+    assert len({f for r in rows for f in r["train/fitness"]}) > 1  # the members differ: a real comparison
+    if not BOARD_PY.exists():  # under `make test` (EVOCONN_NO_SKIPS) this skip is a failure
+        pytest.skip(f"no board env at {BOARD_PY} (make board-env)")
+    p = subprocess.run([str(BOARD_PY), "-m", "evoconn.cli", *args, "--out", str(tmp_path / "board")],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    # the environment's own versions (numpy 1.26 vs 2.x, jax and brax absent there) are all that differ
+    assert_same_run(tmp_path / "jax", tmp_path / "board", manifest_differs=("versions", "python", "brax_version"),
+                    config_differs=("jax_devices", "brax_version"))

@@ -32,6 +32,9 @@ def test_keys_match_jax():
             np.testing.assert_array_equal(prng.fold_in(prng.seed_key(seed), d),
                                           np.asarray(jax.random.fold_in(jax.random.PRNGKey(seed), d)))
     key = jax.random.fold_in(jax.random.PRNGKey(3), 9)
+    for n in (1, 2, 3, 8):
+        np.testing.assert_array_equal(prng.split(np.asarray(key), n), np.asarray(jax.random.split(key, n)))
+    np.testing.assert_array_equal(prng.split(prng.seed_key(7)), np.asarray(jax.random.split(jax.random.PRNGKey(7))))
     np.testing.assert_array_equal(np.asarray(ec.member_keys(key, 33)), prng.member_keys(np.asarray(key), 33))
     np.testing.assert_array_equal(np.asarray(ec.member_keys(jax.random.key(3), 4)),
                                   prng.member_keys(prng.seed_key(3), 4))
@@ -102,11 +105,13 @@ def test_numpy_ec_equals_jax_ec_over_generations(lr):
         fit = np.round(rng.normal(size=n) * 2).astype(np.float32)
         fit[0] = -0.0
         if g % 2:
-            js, _ = tell(jp, js, ec.member_keys(key, n), jnp.asarray(fit))
+            js, mj = tell(jp, js, ec.member_keys(key, n), jnp.asarray(fit))
         else:
-            js, _ = tell(jp, js, th_j, jnp.asarray(fit))
-        ns, _ = ecn.tell(npp, ns, prng.member_keys(np.asarray(key), n), fit)
+            js, mj = tell(jp, js, th_j, jnp.asarray(fit))
+        ns, mn = ecn.tell(npp, ns, prng.member_keys(np.asarray(key), n), fit)
         _assert_same(js, ns)
+        # the diagnostics too, bit for bit (a run's metrics do not depend on the implementation)
+        assert {k: float(v) for k, v in mj.items()} == mn and set(mn) == {"mean_rho", "entropy", "grad_norm"}
         hit_clip |= any(np.any(r == np.float32(1e-3)) or np.any(r == np.float32(1 - 1e-3)) for r in ns.rho.values())
     if lr > 1:
         assert hit_clip, "lr = 3 should reach the clip limits"
@@ -138,3 +143,39 @@ def test_first_step_from_half_is_exactly_lr():
     _assert_same(s, sn)
     r = sn.rho["a"]
     assert np.all(np.isin(r, np.float32([0.35, 0.5, 0.65])) | (np.abs(np.abs(r - 0.5) - 0.15) < 1e-6))
+
+
+def test_the_generation_keys_of_both_trainers_are_jaxs():
+    """The numpy trainer's keys (evoconn.spec.prng) are the JAX trainer's: fold_in(PRNGKey(seed), g + 1),
+    split into the ask and rollout keys, and split(PRNGKey(seed)) for the start."""
+    from evoconn.host.train_core import NumpyTrainer
+
+    class Runner:  # the keys need no scoring
+        name, traceable = "fake", False
+
+        def bind(self, trainer):
+            pass
+
+    from evoconn.training.config import TrainConfig
+
+    cfg = TrainConfig(runner="fake", eval_copies=0, population=4, seed=11, neurons=16)
+    t = NumpyTrainer(cfg, Runner(), Spec(n_neurons=16, obs_dim=4, act_dim=1))
+    for g in (0, 1, 41):
+        want = jax.random.fold_in(jax.random.PRNGKey(11), g + 1)
+        np.testing.assert_array_equal(t.gen_key(g), np.asarray(want))
+        np.testing.assert_array_equal(prng.split(t.gen_key(g)), np.asarray(jax.random.split(want)))
+
+
+def test_tell_metrics_are_the_numbers_they_name():
+    """mean ρ, the mean entropy (bits) of the quantized ρ, and ‖g‖, against direct float64 formulas."""
+    rng = np.random.default_rng(3)
+    rho = {"a": rng.uniform(1e-3, 1 - 1e-3, (7, 5)).astype(np.float32), "b": np.full(3, 0.5, np.float32)}
+    num = {"a": rng.integers(-90, 90, (7, 5)), "b": np.array([0, 5, -7])}
+    m = ecn.tell_metrics(np, rho, num, 10, 12)
+    flat = np.concatenate([rho["a"].ravel(), rho["b"]]).astype(np.float64)
+    q = np.rint(flat * 4096) / 4096
+    assert m["mean_rho"] == pytest.approx(flat.mean(), rel=1e-12)
+    assert m["entropy"] == pytest.approx(np.mean(-(q * np.log2(q) + (1 - q) * np.log2(1 - q))), rel=1e-12)
+    g = np.concatenate([num["a"].ravel(), num["b"]]) / (2 * 10 * 9)
+    assert m["grad_norm"] == pytest.approx(np.sqrt(np.sum(g * g)), rel=1e-12)
+    assert ecn.entropy_table(12)[2048] == 1.0 and ecn.entropy_table(12)[0] == 0.0
