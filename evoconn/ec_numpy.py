@@ -214,7 +214,8 @@ def tell_metrics(xp: Any, rho: Mapping[str, Any], num: Mapping[str, Any], n: int
     """The diagnostics of one update (float64 scalars, the same bits in numpy and JAX; ``xp`` is
     numpy or jax.numpy with 64-bit types enabled): ``mean_rho``, ``entropy`` (mean Bernoulli
     entropy in bits of the quantized ρ: 1 at ρ = 0.5, near 0 when the masks have converged) and
-    ``grad_norm`` (‖g‖ of g = num / (2 n (n − 1)))."""
+    ``grad_norm`` (‖g‖ of g = num / (2 n (n − 1))) and ``density`` (the fraction of connections
+    with ρ > 0.5: the density of the deterministic masks an artifact deploys)."""
     f64 = xp.float64
     names = sorted(rho)
     size = sum(int(np.prod(rho[k].shape)) for k in names)
@@ -228,7 +229,8 @@ def tell_metrics(xp: Any, rho: Mapping[str, Any], num: Mapping[str, Any], n: int
         h = xp.asarray(entropy_table(bits))[q]
     sq = xp.concatenate([(num[k].reshape(-1).astype(xp.int64) ** 2).astype(f64) for k in names])
     return {"mean_rho": ordered_sum(xp, r) * inv, "entropy": ordered_sum(xp, h) * inv,
-            "grad_norm": xp.sqrt(ordered_sum(xp, sq)) * f64(1.0 / (2 * n * (n - 1)))}
+            "grad_norm": xp.sqrt(ordered_sum(xp, sq)) * f64(1.0 / (2 * n * (n - 1))),
+            "density": xp.sum((r > 0.5).astype(xp.int64)).astype(f64) * inv}
 
 
 def _sums(state: ECState, members: Any, rk: np.ndarray, chunk: int = 64) -> dict[str, np.ndarray]:

@@ -53,8 +53,8 @@ from evoconn.artifact import (
 from evoconn.training.config import CHECKPOINT, TrainConfig
 from evoconn.training.errors import CheckpointError, RunError
 
-__all__ = ["CHECKPOINT", "Scores", "check_fresh", "check_out_dir", "check_resume", "plot_curve", "read_checkpoint",
-           "save_best", "save_checkpoint", "saved_config", "summary_metrics", "train"]
+__all__ = ["CHECKPOINT", "Scores", "baselines", "check_fresh", "check_out_dir", "check_resume", "plot_curve",
+           "read_checkpoint", "save_best", "save_checkpoint", "saved_config", "summary_metrics", "train"]
 
 #: the normalizer's epsilon (evoconn.training.rollout.NORM_EPS, which imports JAX)
 NORM_EPS = 1e-8
@@ -126,9 +126,27 @@ def _brax_version() -> str | None:
         return None
 
 
-def plot_curve(rows: list[dict], path: Path, title: str) -> bool:
-    """The learning curve as a PNG; False (and nothing written) where matplotlib is not installed
-    (a board image need not have it)."""
+def baselines(cfg: TrainConfig, rows: list[dict]) -> dict[str, float]:
+    """The baselines a learning curve is read against, measured in the run's own first generation.
+
+    EC starts at ρ = 0.5 everywhere, so its deterministic members (ρ > 0.5) have every connection
+    off and their action is zero: generation 1's eval return is the zero-action return on the
+    same reset states. Its training members are masks drawn at p = 0.5: generation 1's train mean
+    is the return of random masks. ES has no such point (its mean starts at random weights).
+    """
+    if cfg.algo != "ec" or not rows or rows[0]["generation"] != 1:
+        return {}
+    out = {"random masks (p = 0.5, generation 1's train mean)": rows[0]["train/fitness_mean"]}
+    if "eval/fitness" in rows[0]:
+        out["zero action (generation 1's eval: ρ = 0.5, every mask off)"] = rows[0]["eval/fitness"]
+    return out
+
+
+def plot_curve(rows: list[dict], path: Path, title: str,
+               lines: dict[str, float] | None = None) -> bool:
+    """The learning curve as a PNG, with ``lines`` (label -> return, e.g. :func:`baselines`) drawn
+    across it; False (and nothing written) where matplotlib is not installed (a board image need
+    not have it)."""
     try:
         import matplotlib
     except ImportError:
@@ -143,10 +161,12 @@ def plot_curve(rows: list[dict], path: Path, title: str) -> bool:
     ax.plot(x, [r["train/fitness_max"] for r in rows], label="train max", alpha=0.6)
     if rows and "eval/fitness" in rows[0]:
         ax.plot(x, [r["eval/fitness"] for r in rows], label="eval (deterministic)")
+    for (label, y), style in zip((lines or {}).items(), (":", "--"), strict=False):
+        ax.axhline(y, color="k", ls=style, lw=1, label=label)
     ax.set_xlabel("env steps")
     ax.set_ylabel("return")
     ax.set_title(title)
-    ax.legend()
+    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -275,7 +295,8 @@ def train(cfg: TrainConfig, out: str | Path | None, resume: bool = False,
     plotted = [True]
 
     def plot() -> None:
-        if not plot_curve(all_rows, out / "learning_curve.png", title) and plotted[0]:
+        if not plot_curve(all_rows, out / "learning_curve.png", title,
+                          baselines(cfg, all_rows)) and plotted[0]:
             print("evoconn: matplotlib is not installed: no learning_curve.png (metrics.jsonl has "
                   "the curve)", file=sys.stderr, flush=True)
         plotted[0] = False

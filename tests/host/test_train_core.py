@@ -77,7 +77,7 @@ def test_train_core_writes_the_trainers_run_folder(tmp_path, capsys):
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["generation"] for r in rows] == [1, 2]
     schema = {"train/fitness_mean", "train/fitness_max", "train/fitness_min", "train/episodes_mean",
-              "train/mean_rho", "train/entropy", "train/grad_norm", "env_steps", "gen_steps",
+              "train/mean_rho", "train/entropy", "train/grad_norm", "train/density", "env_steps", "gen_steps",
               "wall_time", "gen_time", "env_steps_per_s", "train/fitness", "train/horizon"}
     assert schema <= set(rows[0]) and "eval/fitness" not in rows[0]
     for r in rows:

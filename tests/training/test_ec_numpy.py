@@ -111,7 +111,8 @@ def test_numpy_ec_equals_jax_ec_over_generations(lr):
         ns, mn = ecn.tell(npp, ns, prng.member_keys(np.asarray(key), n), fit)
         _assert_same(js, ns)
         # the diagnostics too, bit for bit (a run's metrics do not depend on the implementation)
-        assert {k: float(v) for k, v in mj.items()} == mn and set(mn) == {"mean_rho", "entropy", "grad_norm"}
+        assert {k: float(v) for k, v in mj.items()} == mn
+        assert set(mn) == {"mean_rho", "entropy", "grad_norm", "density"}
         hit_clip |= any(np.any(r == np.float32(1e-3)) or np.any(r == np.float32(1 - 1e-3)) for r in ns.rho.values())
     if lr > 1:
         assert hit_clip, "lr = 3 should reach the clip limits"
@@ -178,4 +179,6 @@ def test_tell_metrics_are_the_numbers_they_name():
     assert m["entropy"] == pytest.approx(np.mean(-(q * np.log2(q) + (1 - q) * np.log2(1 - q))), rel=1e-12)
     g = np.concatenate([num["a"].ravel(), num["b"]]) / (2 * 10 * 9)
     assert m["grad_norm"] == pytest.approx(np.sqrt(np.sum(g * g)), rel=1e-12)
+    # the deployed masks are ρ > 0.5: the three ρ = 0.5 connections are off
+    assert m["density"] == np.sum(flat > 0.5) / flat.size and m["density"] < (flat.size - 3) / flat.size
     assert ecn.entropy_table(12)[2048] == 1.0 and ecn.entropy_table(12)[0] == 0.0
