@@ -257,7 +257,7 @@ class Trainer:
         self.devices = self.placement.devices
         if cfg.population % len(self.placement):
             raise ConfigError(f"population {cfg.population} must be a multiple of the "
-                              f"{len(self.placement)} local devices it is sharded over")
+                              f"{len(self.placement)} devices it is sharded over")
         self.runner.bind(self)
         if self.runner.traceable:  # the whole generation is one XLA program
             self._ask, self._tell = self.strategy.ask, self.strategy.tell
@@ -270,8 +270,8 @@ class Trainer:
     def init(self) -> RunnerState:
         k_pool, k_algo = jax.random.split(jax.random.PRNGKey(self.cfg.seed))
         pool, algo = self._init(k_pool, k_algo)
-        return RunnerState(algo=algo, norm=self.runner.init_norm(), reset_pool=pool,
-                           generation=jnp.int32(0))
+        return self.placement.put(RunnerState(algo=algo, norm=self.runner.init_norm(),
+                                              reset_pool=pool, generation=jnp.int32(0)))
 
     @partial(jax.jit, static_argnums=(0,))
     def _init(self, k_pool, k_algo):
@@ -319,8 +319,12 @@ class Trainer:
 # =====================================================================================
 
 
-def _save_checkpoint(path: Path, placement: Placement, rs: RunnerState, meta: dict[str, Any]) -> None:
+def _save_checkpoint(path: Path | None, placement: Placement, rs: RunnerState,
+                     meta: dict[str, Any]) -> None:
+    """The state at ``path``; ``None``: gathered (every process must) but not written."""
     leaves = placement.fetch(jax.tree.leaves(rs))
+    if path is None:
+        return
     buf = io.BytesIO()
     np.savez(buf, meta=np.array(json.dumps(meta)), **{f"leaf{i}": np.asarray(x)
                                                       for i, x in enumerate(leaves)})
@@ -447,14 +451,16 @@ def train(cfg: TrainConfig, out: str | Path | None, resume: bool = False,
     out = Path(out) if out is not None else None
     trainer = trainer or Trainer(cfg)
     spec, place, runner, strategy = trainer.spec, trainer.placement, trainer.runner, trainer.strategy
+    # several processes (jax.distributed): all compute the same state, one writes the files
+    writes = out is not None and place.writer
     if out is not None:
         if resume:
             check_resume(out, cfg, spec.hash)
-        else:
+        elif writes:
             check_fresh(out)
             check_out_dir(out)
     brax_version = _brax_version()
-    if out is not None:
+    if writes:
         atomic_write_text(out / "config.json", json.dumps(
             {"config": cfg.to_dict(), "spec_hash": spec.hash, "spec": spec.to_dict(),
              "brax_version": brax_version, "physics": cfg.physics, "runner": runner.name,
@@ -478,7 +484,8 @@ def train(cfg: TrainConfig, out: str | Path | None, resume: bool = False,
                     break
                 if r["generation"] <= meta["generation"]:
                     kept.append(r)
-        atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
+        if writes:
+            atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
         rows = kept
     all_rows = list(rows)
     new_rows: list[dict] = []
@@ -495,7 +502,7 @@ def train(cfg: TrainConfig, out: str | Path | None, resume: bool = False,
     def save_best(snap, gen: int, ev: float | None) -> None:
         _save_best(trainer, out / "best", *snap, gen, ev, brax_version)
 
-    log = metrics_path.open("a") if metrics_path is not None else None
+    log = metrics_path.open("a") if writes else None
     try:
         while g < cfg.generations:
             if stop_after is not None and len(new_rows) >= stop_after:
@@ -513,20 +520,25 @@ def train(cfg: TrainConfig, out: str | Path | None, resume: bool = False,
                    "wall_time": wall, "gen_time": dt, "env_steps_per_s": steps / dt}
             all_rows.append(row)
             new_rows.append(row)
-            if log is not None:
-                log.write(json.dumps(row) + "\n")
-                log.flush()
+            if out is not None:  # every process: fetch gathers across processes
+                if log is not None:
+                    log.write(json.dumps(row) + "\n")
+                    log.flush()
                 ev = row.get("eval/fitness")
                 if snap is not None and math.isfinite(ev) and (best is None or ev > best):
                     best = ev
-                    save_best(snap, g, ev)
+                    if writes:
+                        save_best(snap, g, ev)
                 if not cfg.n_eval and g == cfg.generations:
-                    save_best(snapshot(state), g, None)
+                    final = snapshot(state)
+                    if writes:
+                        save_best(final, g, None)
                 if g % cfg.checkpoint_every == 0 or g == cfg.generations:
-                    _save_checkpoint(out / CHECKPOINT, place, state,
+                    _save_checkpoint(out / CHECKPOINT if writes else None, place, state,
                                      {"generation": g, "env_steps": env_steps, "wall_time": wall,
                                       "best_eval": best})
-                    plot_curve(all_rows, out / "learning_curve.png", title)
+                    if writes:
+                        plot_curve(all_rows, out / "learning_curve.png", title)
             if progress_fn is not None:
                 progress_fn(row)
     finally:
