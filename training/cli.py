@@ -225,22 +225,42 @@ def _run_processes(args: argparse.Namespace) -> int:
     except (CLIError, OptionError, TrainError) as e:
         print(f"{who}: error: {e}", file=sys.stderr)
         code = 2
-    except jax.errors.JaxRuntimeError as e:
+    except Exception as e:
+        if not _lost_peer(e):
+            import traceback
+
+            traceback.print_exc()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
         out = args.resume or args.out
         print(f"{who}: error: the run stopped, most likely because another process died "
               f"({_first_line(e)}); start every process again with --resume {out}",
               file=sys.stderr)
         code = 1
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-        code = 1
+    except BaseException:  # KeyboardInterrupt, SystemExit: end without the exit barrier too
+        code = 130
     if code:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+#: how XLA's status codes start an error's text (a failed collective, the coordination service)
+_XLA_STATUS = ("UNKNOWN:", "UNAVAILABLE:", "INTERNAL:", "DEADLINE_EXCEEDED:", "ABORTED:",
+               "CANCELLED:", "FAILED_PRECONDITION:")
+
+
+def _lost_peer(e: BaseException) -> bool:
+    """Whether ``e`` is XLA's runtime failing (a collective whose peer is gone...), as opposed to
+    a bug in Python: JAX raises the former as JaxRuntimeError, or as ValueError when it comes out
+    of a compiled call's dispatch (seen: ``UNKNOWN: Gloo AllGather failed: ... Connection reset``)."""
+    import jax
+
+    text = str(e).lstrip()
+    return isinstance(e, jax.errors.JaxRuntimeError) or (
+        isinstance(e, ValueError | RuntimeError) and text.startswith(_XLA_STATUS))
 
 
 def _first_line(e: BaseException) -> str:

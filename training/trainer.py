@@ -342,9 +342,10 @@ def load_checkpoint(path: Path, template: RunnerState,
     except (OSError, KeyError, ValueError, EOFError) as e:
         raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from None
     for i, (a, b) in enumerate(zip(leaves, loaded, strict=True)):
-        if np.shape(a) != b.shape or np.asarray(a).dtype != b.dtype:
+        dtype = a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype  # a: maybe a global array
+        if np.shape(a) != b.shape or dtype != b.dtype:
             raise CheckpointError(f"{path}: leaf {i} is {b.shape} {b.dtype}, this config needs "
-                                  f"{np.shape(a)} {np.asarray(a).dtype}")
+                                  f"{np.shape(a)} {dtype}")
     placement = placement or Placement(jax.devices()[:1])
     return jax.tree.unflatten(treedef, placement.put_like(loaded, leaves)), meta
 

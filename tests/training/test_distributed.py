@@ -203,3 +203,16 @@ def test_killed_process_stops_the_run_in_one_line_and_resume_finishes_it(tmp_pat
     assert "resuming at generation" in out0
     assert [r["generation"] for r in _rows(run)] == list(range(1, GENS + 1))
     _assert_same_run(reference, run)
+
+
+@pytest.mark.parametrize("exc, lost", [
+    (ValueError("UNKNOWN: Gloo AllGather failed: [pair.cc:538] Read error: Connection reset by peer"),
+     True),  # what a process sees when its peer is killed mid-collective (seen in this test file)
+    (RuntimeError("UNAVAILABLE: Task 1 heartbeat timeout"), True),
+    (ValueError("operands could not be broadcast together"), False),  # a bug: keep its traceback
+    (KeyError("UNKNOWN: not an XLA error type"), False),
+])
+def test_lost_peer_tells_xla_runtime_failures_from_bugs(exc, lost):
+    from evoconn.training.cli import _lost_peer
+
+    assert _lost_peer(exc) is lost
