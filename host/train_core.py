@@ -225,6 +225,8 @@ class NumpyTrainer:
     def describe(self) -> list[str]:
         return []  # no JAX devices: the host CPU
 
+    writer = True  #: one process: it writes the run's files
+
 
 def trainer_kind(kind: str = "auto") -> str:
     """``jax`` or ``numpy``: ``auto`` is JAX where JAX and flax are installed (today's trainer),

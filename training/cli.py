@@ -3,16 +3,24 @@
     evoconn train --env hopper --population 256 --generations 100 --out runs/hopper-ec
     evoconn train --config paper-hopper --out runs/paper-hopper
     evoconn train --resume runs/hopper-ec            # continue a killed run
+
+One process per host (jax.distributed), the population sharded over every process's devices,
+process 0 the only writer; start the same command on every host with its own --process-id:
+
+    evoconn train --config paper-hopper --out /shared/runs/hopper \
+        --coordinator host0:7777 --num-processes 4 --process-id I
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
-from evoconn.options import check_output, count, integer, real
+from evoconn.options import OptionError, check_output, count, integer, real
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -61,7 +69,28 @@ def register(sub, name: str) -> None:
                    help="score every member through a Core on this backend (evoconn.host.train_core: "
                         "the JAX model, the in-memory core, the RTL simulation); default: the Brax trainer")
     p.add_argument("--gym-env", metavar="ID", help="with --backend: a Gymnasium task (e.g. Pendulum-v1)")
+    m = p.add_argument_group("several processes (jax.distributed; one per host)")
+    m.add_argument("--coordinator", type=address, metavar="HOST:PORT",
+                   help="process 0's host and a free port, the same for every process")
+    m.add_argument("--num-processes", type=count(), metavar="P", help="processes in the run")
+    m.add_argument("--process-id", type=integer(0), metavar="I",
+                   help="this process's index, 0 to P-1; process 0 writes the run's files")
+    m.add_argument("--distributed", action="store_true",
+                   help="join a multi-process run whose settings JAX detects from the cluster "
+                        "(SLURM, Open MPI, Kubernetes...); options given override them")
+    m.add_argument("--heartbeat-timeout", type=count(), metavar="S",
+                   help="seconds of silence after which a process counts as dead and the run "
+                        "stops (default 30)")
     p.set_defaults(func=run_train, preflight=_check_train)
+
+
+def address(text: str) -> str:
+    """``HOST:PORT`` (a name, an IPv4 address or a bracketed IPv6 one; port 1-65535)."""
+    host, sep, port = text.rpartition(":")
+    ok = bool(sep and host and port.isdigit() and 1 <= int(port) <= 65535)
+    if not ok:
+        raise argparse.ArgumentTypeError(f"must be HOST:PORT with a port in [1, 65535], got {text!r}")
+    return text
 
 
 def check_population_memory(trainer, available: int | None = None) -> None:
@@ -81,6 +110,27 @@ def check_population_memory(trainer, available: int | None = None) -> None:
 
 def _check_train(args: argparse.Namespace) -> None:
     check_output(args.out, "--out", kind="dir")
+    launch = {"--coordinator": args.coordinator, "--num-processes": args.num_processes,
+              "--process-id": args.process_id}
+    given = [k for k, v in launch.items() if v is not None]
+    if given and not args.distributed and len(given) < 3:
+        missing = ", ".join(k for k in launch if k not in given)
+        raise OptionError(f"{', '.join(given)} needs {missing} as well (or --distributed to let "
+                          "JAX detect the rest)")
+    if args.process_id is not None and args.num_processes is not None \
+            and args.process_id >= args.num_processes:
+        raise OptionError(f"--process-id must be below --num-processes ({args.num_processes}), "
+                          f"got {args.process_id}")
+    if (given or args.distributed) and (args.backend or args.gym_env):
+        raise OptionError("--backend and --gym-env score members through one Core in one "
+                          "process; they do not run across processes")
+    if args.heartbeat_timeout is not None and not (given or args.distributed):
+        raise OptionError("--heartbeat-timeout applies to a multi-process run (--coordinator ... "
+                          "or --distributed)")
+
+
+def _multiprocess(args: argparse.Namespace) -> bool:
+    return bool(args.distributed or args.coordinator is not None)
 
 
 def _preset(name: str) -> dict[str, Any]:
@@ -137,6 +187,8 @@ def run_train(args: argparse.Namespace) -> int:
     from evoconn.cli import CLIError
     from evoconn.training.errors import TrainError
 
+    if _multiprocess(args):
+        return _run_processes(args)
     try:
         return _run_train(args)
     except TrainError as e:  # the library's refusals: one line, exit 2
@@ -148,6 +200,80 @@ def run_train(args: argparse.Namespace) -> int:
                        "evoconn train-core trains EC with a Core scoring every member") from None
 
 
+def _run_processes(args: argparse.Namespace) -> int:
+    """One process of a multi-process run: join it, train, and never leave a peer hanging.
+
+    JAX's exit waits at a barrier for every process; after an error in one process, or a peer
+    that died, that barrier fails and XLA aborts the process with a page of C++ log. So every
+    failure here prints its one line and ends the process at once (``os._exit``); a run that
+    finishes exits normally, all processes together."""
+    import jax
+
+    from evoconn.cli import CLIError
+    from evoconn.training.devices import HEARTBEAT_TIMEOUT_S, start_processes
+    from evoconn.training.errors import TrainError
+
+    who = "evoconn train"
+    try:
+        config_from_args(args)  # refuse a bad config before joining (and before the others wait)
+        start_processes(args.coordinator, args.num_processes, args.process_id,
+                        auto=args.distributed,
+                        heartbeat_timeout_s=args.heartbeat_timeout or HEARTBEAT_TIMEOUT_S)
+    except CLIError:
+        raise
+    except (ValueError, RuntimeError) as e:  # no cluster detected, coordinator unreachable...
+        raise CLIError(f"cannot join the multi-process run: {_first_line(e)}") from None
+    who = f"evoconn train (process {jax.process_index()} of {jax.process_count()})"
+    code = 0
+    try:
+        code = _run_train(args)
+    except (CLIError, OptionError, TrainError) as e:
+        print(f"{who}: error: {e}", file=sys.stderr)
+        code = 2
+    except Exception as e:
+        if not _lost_peer(e):
+            import traceback
+
+            traceback.print_exc()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+        out = args.resume or args.out
+        print(f"{who}: error: the run stopped, most likely because another process died "
+              f"({_first_line(e)}); start every process again with --resume {out}",
+              file=sys.stderr)
+        code = 1
+    except BaseException:  # KeyboardInterrupt, SystemExit: end without the exit barrier too
+        code = 130
+    if code:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+#: how XLA's status codes start an error's text (a failed collective, the coordination service)
+_XLA_STATUS = ("UNKNOWN:", "UNAVAILABLE:", "INTERNAL:", "DEADLINE_EXCEEDED:", "ABORTED:",
+               "CANCELLED:", "FAILED_PRECONDITION:")
+
+
+def _lost_peer(e: BaseException) -> bool:
+    """Whether ``e`` is XLA's runtime failing (a collective whose peer is gone...), as opposed to
+    a bug in Python: JAX raises the former as JaxRuntimeError, or as ValueError when it comes out
+    of a compiled call's dispatch (seen: ``UNKNOWN: Gloo AllGather failed: ... Connection reset``)."""
+    import jax
+
+    text = str(e).lstrip()
+    return isinstance(e, jax.errors.JaxRuntimeError) or (
+        isinstance(e, ValueError | RuntimeError) and text.startswith(_XLA_STATUS))
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    line = text[0] if text else type(e).__name__
+    return line if len(line) <= 240 else line[:237] + "..."
+
+
 def _run_train(args: argparse.Namespace) -> int:
     if args.backend or args.gym_env:  # members scored through a Core: the Core runner
         from evoconn.host.cli import run_train_backend
@@ -155,6 +281,7 @@ def _run_train(args: argparse.Namespace) -> int:
         args.backend = args.backend or "jax"
         return run_train_backend(args)
     cfg, out, resume = config_from_args(args)
+    import jax
     from tqdm import tqdm
 
     from evoconn.training.trainer import (
@@ -167,14 +294,16 @@ def _run_train(args: argparse.Namespace) -> int:
     )
 
     # everything that can be refused is refused before the (slow) compile, and before the run
-    # folder is made: the trainer (its spec and sizes) first, then the memory the population needs
-    if not resume:
+    # folder is made: the trainer (its spec and sizes) first, then the memory the population needs.
+    # With several processes only process 0 checks and makes the folder it alone writes to
+    writer = jax.process_index() == 0
+    if not resume and writer:
         check_fresh(out)
     trainer = Trainer(cfg)
     check_population_memory(trainer)
     if resume:
         check_resume(out, cfg, trainer.spec.hash)
-    else:
+    elif writer:
         check_out_dir(out)
     start = 0
     if resume and (out / CHECKPOINT).exists():
@@ -184,9 +313,10 @@ def _run_train(args: argparse.Namespace) -> int:
             start = json.loads(str(z["meta"]))["generation"]
     print(f"evoconn train: {cfg.label.lower()} on {cfg.env} (physics {cfg.physics}), population "
           f"{cfg.population} ({cfg.n_eval} eval copies), N={cfg.neurons}, {cfg.generations} "
-          f"generations -> {out}" + (f" (resuming at generation {start})" if resume else ""),
-          flush=True)
-    bar = tqdm(total=cfg.generations, initial=start, unit="gen", disable=args.no_progress,
+          f"generations -> {out}" + (f" (resuming at generation {start})" if resume else "")
+          + _processes_note(trainer), flush=True)
+    quiet = args.no_progress or not writer  # one progress report per run, process 0's
+    bar = tqdm(total=cfg.generations, initial=start, unit="gen", disable=quiet,
                dynamic_ncols=True)
     best = [float("-inf")]
 
@@ -196,7 +326,7 @@ def _run_train(args: argparse.Namespace) -> int:
         bar.set_postfix_str(f"best {best[0]:.1f} mean {row['train/fitness_mean']:.1f} "
                             f"eval {row['eval/fitness']:.1f} {row['env_steps_per_s']:.0f} steps/s",
                             refresh=False)
-        if args.no_progress and (row["generation"] % max(1, cfg.generations // 10) == 0):
+        if writer and args.no_progress and (row["generation"] % max(1, cfg.generations // 10) == 0):
             print(f"gen {row['generation']}: mean {row['train/fitness_mean']:.1f} "
                   f"eval {row['eval/fitness']:.1f} env_steps {row['env_steps']} "
                   f"wall {row['wall_time']:.0f}s", flush=True)
@@ -220,6 +350,17 @@ def _run_train(args: argparse.Namespace) -> int:
                        "machine has (XLA: RESOURCE_EXHAUSTED); use a smaller --population") from None
     finally:
         bar.close()
-    print(f"evoconn train: done; metrics in {out / 'metrics.jsonl'}, best artifact in "
-          f"{out / 'best'}, curve {out / 'learning_curve.png'}")
+    if writer:
+        print(f"evoconn train: done; metrics in {out / 'metrics.jsonl'}, best artifact in "
+              f"{out / 'best'}, curve {out / 'learning_curve.png'}")
     return 0
+
+
+def _processes_note(trainer) -> str:
+    import jax
+
+    place = trainer.placement
+    if jax.process_count() == 1:
+        return ""
+    return (f"; process {jax.process_index()} of {jax.process_count()}, population sharded over "
+            f"{len(place)} devices" + ("" if place.writer else " (process 0 writes the files)"))

@@ -23,10 +23,13 @@ runner. A trainer has::
     state_leaves(state) -> list     # the state as host arrays, in the checkpoint's order
     restore(template, arrays) -> state           # a checkpoint's arrays placed like template
     describe() -> list[str]         # the devices it runs on (config.json's jax_devices)
+    writer -> bool                  # optional (default True): whether this process writes files
 
-and :func:`train` sets ``trainer.final_state``. Multi-process training changes the JAX trainer's
-``fetch``/``state_leaves``/``restore`` (its :class:`~evoconn.training.devices.Placement`), not
-this loop.
+and :func:`train` sets ``trainer.final_state``. Multi-process training (``jax.distributed``) lives
+in the JAX trainer's :class:`~evoconn.training.devices.Placement`: ``fetch`` and ``state_leaves``
+gather across processes (collectives, so every process runs this loop through the same calls),
+``restore`` places onto the global mesh, and only the process with ``writer`` writes
+``config.json``, metrics, checkpoints, the curve and ``best/``.
 """
 
 from __future__ import annotations
@@ -91,9 +94,10 @@ def read_checkpoint(path: Path, template: list[Any]) -> tuple[list[np.ndarray], 
     except (OSError, KeyError, ValueError, EOFError) as e:
         raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from None
     for i, (a, b) in enumerate(zip(template, loaded, strict=True)):
-        if np.shape(a) != b.shape or np.asarray(a).dtype != b.dtype:
+        dtype = a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype  # a: maybe a global array
+        if np.shape(a) != b.shape or dtype != b.dtype:
             raise CheckpointError(f"{path}: leaf {i} is {b.shape} {b.dtype}, this config needs "
-                                  f"{np.shape(a)} {np.asarray(a).dtype}")
+                                  f"{np.shape(a)} {dtype}")
     return loaded, meta
 
 
@@ -243,14 +247,17 @@ def train(cfg: TrainConfig, out: str | Path | None, resume: bool = False,
 
         trainer = Trainer(cfg)
     spec, runner, strategy = trainer.spec, trainer.runner, trainer.strategy
+    # several processes (jax.distributed): every one computes the same state and takes part in
+    # every gather (trainer.fetch / state_leaves are collectives there); one writes the files
+    writes = out is not None and getattr(trainer, "writer", True)
     if out is not None:
         if resume:
             check_resume(out, cfg, spec.hash)
-        else:
+        elif writes:
             check_fresh(out)
             check_out_dir(out)
     brax_version = _brax_version()
-    if out is not None:
+    if writes:
         atomic_write_text(out / "config.json", json.dumps(
             {"config": cfg.to_dict(), "spec_hash": spec.hash, "spec": spec.to_dict(),
              "brax_version": brax_version, "physics": cfg.physics, "runner": runner.name,
@@ -275,7 +282,8 @@ def train(cfg: TrainConfig, out: str | Path | None, resume: bool = False,
                     break
                 if r["generation"] <= meta["generation"]:
                     kept.append(r)
-        atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
+        if writes:
+            atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
         rows = kept
     all_rows = list(rows)
     new_rows: list[dict] = []
@@ -301,7 +309,7 @@ def train(cfg: TrainConfig, out: str | Path | None, resume: bool = False,
                   "the curve)", file=sys.stderr, flush=True)
         plotted[0] = False
 
-    log = metrics_path.open("a") if metrics_path is not None else None
+    log = metrics_path.open("a") if writes else None
     try:
         while g < cfg.generations:
             if stop_after is not None and len(new_rows) >= stop_after:
@@ -319,20 +327,26 @@ def train(cfg: TrainConfig, out: str | Path | None, resume: bool = False,
                    "wall_time": wall, "gen_time": dt, "env_steps_per_s": steps / dt}
             all_rows.append(row)
             new_rows.append(row)
-            if log is not None:
-                log.write(json.dumps(row) + "\n")
-                log.flush()
+            if out is not None:  # every process: the gathers below are collectives
+                if log is not None:
+                    log.write(json.dumps(row) + "\n")
+                    log.flush()
                 ev = row.get("eval/fitness")
                 if snap is not None and math.isfinite(ev) and (best_eval is None or ev > best_eval):
                     best_eval = ev
-                    write_best(snap, g, ev)
+                    if writes:
+                        write_best(snap, g, ev)
                 if not cfg.n_eval and g == cfg.generations:
-                    write_best(snapshot(state), g, None)
+                    final = snapshot(state)
+                    if writes:
+                        write_best(final, g, None)
                 if g % cfg.checkpoint_every == 0 or g == cfg.generations:
-                    save_checkpoint(out / CHECKPOINT, trainer.state_leaves(state),
-                                    {"generation": g, "env_steps": env_steps, "wall_time": wall,
-                                     "best_eval": best_eval})
-                    plot()
+                    leaves = trainer.state_leaves(state)
+                    if writes:
+                        save_checkpoint(out / CHECKPOINT, leaves,
+                                        {"generation": g, "env_steps": env_steps, "wall_time": wall,
+                                         "best_eval": best_eval})
+                        plot()
             if progress_fn is not None:
                 progress_fn(row)
     finally:

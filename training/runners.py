@@ -59,6 +59,7 @@ class BraxRunner:
     def bind(self, trainer: Any) -> None:
         self.policy = trainer.policy
         self._shard = trainer.placement.shard
+        self.env.sys = trainer.placement.localize(self.env.sys)  # several processes: see there
 
     def init_pool(self, key: jax.Array) -> Any:
         pool = jax.vmap(self.env.reset)(jax.random.split(key, self.population))

@@ -5,7 +5,7 @@ strategy (:class:`evoconn.algorithm.Strategy`: EC or ES, the same interface) for
 append the evaluation copies, score the population through the runner
 (:mod:`evoconn.training.runners`), tell the strategy the training members' fitness, update the
 observation normalizer. With the in-process Brax runner the whole generation is one jitted
-function and the population axis is sharded across the local JAX devices
+function and the population axis is sharded across the JAX devices (of every process, in a jax.distributed run)
 (:class:`evoconn.training.devices.Placement`, the one place that knows about devices). Every sum
 over the population is integer (EC's gradient) or taken in a fixed order (:func:`ec.ordered_sum`:
 ES's gradient, the normalizer), so the sharded run equals the unsharded one bit for bit wherever
@@ -153,7 +153,7 @@ class Trainer:
         self.devices = self.placement.devices
         if cfg.population % len(self.placement):
             raise ConfigError(f"population {cfg.population} must be a multiple of the "
-                              f"{len(self.placement)} local devices it is sharded over")
+                              f"{len(self.placement)} devices it is sharded over")
         self.runner.bind(self)
         if self.runner.traceable:  # the whole generation is one XLA program
             self._ask, self._tell = self.strategy.ask, self.strategy.tell
@@ -166,8 +166,8 @@ class Trainer:
     def init(self) -> RunnerState:
         k_pool, k_algo = jax.random.split(jax.random.PRNGKey(self.cfg.seed))
         pool, algo = self._init(k_pool, k_algo)
-        return RunnerState(algo=algo, norm=self.runner.init_norm(), reset_pool=pool,
-                           generation=jnp.int32(0))
+        return self.placement.put(RunnerState(algo=algo, norm=self.runner.init_norm(),
+                                              reset_pool=pool, generation=jnp.int32(0)))
 
     @partial(jax.jit, static_argnums=(0,))
     def _init(self, k_pool, k_algo):
@@ -236,6 +236,11 @@ class Trainer:
 
     def describe(self) -> list[str]:
         return self.placement.describe()
+
+    @property
+    def writer(self) -> bool:
+        """Whether this process writes the run's files (process 0 of a jax.distributed run)."""
+        return self.placement.writer
 
 
 def load_checkpoint(path: Path, template: RunnerState,
