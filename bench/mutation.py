@@ -47,7 +47,15 @@ def status(code: int | None) -> str:
 
 
 def load_config() -> dict:
-    return tomllib.loads(CONFIG.read_text())
+    """The groups, in the config's order, each with its oracle resolved to a list of test files."""
+    cfg = tomllib.loads(CONFIG.read_text())
+    oracles = cfg.get("oracles", {})
+    for name, g in cfg["groups"].items():
+        if isinstance(g["oracle"], str):
+            if g["oracle"] not in oracles:
+                sys.exit(f"error: group {name}: no oracle {g['oracle']!r} in [oracles] of {CONFIG}")
+            g["oracle"] = oracles[g["oracle"]]
+    return cfg
 
 
 def package_dirs() -> dict[str, str]:
@@ -145,10 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("names", nargs="*", help="mutant name globs (default: the group's functions, or all)")
     ap.add_argument("--group", action="append", help="groups of bench/mutation.toml to run (default: all)")
     ap.add_argument("--report-only", action="store_true")
-    ap.add_argument("--max-children", type=int, default=2)
+    ap.add_argument("--max-children", type=int, default=1, help="mutmut's child processes (the machine is shared)")
     args = ap.parse_args(argv)
     groups = load_config()["groups"]
-    run = args.group or sorted(groups)
+    run = args.group or list(groups)
+    unknown = [g for g in run if g not in groups]
+    if unknown:
+        print(f"error: no group {', '.join(unknown)} in {CONFIG} (groups: {', '.join(groups)})", file=sys.stderr)
+        return 2
     cmd = "python bench/mutation.py " + " ".join(
         [f"--group {g}" for g in args.group or []] + [repr(n) if "*" in n else n for n in args.names])
     if args.report_only:
@@ -164,9 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         where = stage(groups[g], g)
         names = args.names or groups[g].get("functions", [])
         rc |= subprocess.call([str(MUTMUT), "run", "--max-children", str(args.max_children), *names], cwd=where)
-    wall = time.time() - t0
-    load = f"load average {load0[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (2 shared cores)"
-    write_report(cmd.strip(), load, wall)
+        wall = time.time() - t0  # the report after each group, so a stopped run keeps what it did
+        load = f"load average {load0[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (2 shared cores)"
+        write_report(cmd.strip(), load, wall)
     return rc
 
 
