@@ -142,6 +142,35 @@ def write_report(cmd: str, load: str, wall: float | None) -> None:
     print(f"wrote {REPORT}")
 
 
+def recheck(group: str, tests: list[str]) -> None:
+    """Run ``tests`` against each surviving mutant of ``group``'s last run, in mutmut's staged copy.
+
+    mutmut's trampolines take the mutant from MUTANT_UNDER_TEST, so this is mutmut's own check of
+    one mutant (pytest in a child with that variable set) without its per-run setup (mapping tests
+    to functions, the clean and forced-fail runs: minutes per group on the shared machine). It is
+    for tests written against the survivors: their file is copied into the staged tree first, and a
+    mutant they kill is recorded as killed in mutmut's meta file, as mutmut itself would.
+    """
+    where = STAGES / group / "mutants"
+    for t in tests:
+        shutil.copy2(ROOT / t, where / t)
+    for meta in sorted(where.glob("**/*.py.meta")):
+        data = json.loads(meta.read_text())
+        codes = data["exit_code_by_key"]
+        for name, code in sorted(codes.items()):
+            if status(code) not in ("survived", "no tests"):
+                continue
+            env = dict(os.environ, MUTANT_UNDER_TEST=name, PYTHONPATH=str(where))
+            rc = subprocess.call([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                                  *tests], cwd=where, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            verdict = "killed" if rc == 1 else "survived" if rc == 0 else f"exit {rc}"
+            print(f"{name}: {verdict}")
+            if rc == 1:
+                codes[name] = 1
+        meta.write_text(json.dumps(data, indent=4))
+
+
 def _mutmut_version() -> str:
     from importlib.metadata import version
 
@@ -153,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("names", nargs="*", help="mutant name globs (default: the group's functions, or all)")
     ap.add_argument("--group", action="append", help="groups of bench/mutation.toml to run (default: all)")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--recheck", nargs="+", metavar="TEST",
+                    help="run these test files against the last run's survivors of each --group (no new run)")
     ap.add_argument("--max-children", type=int, default=1, help="mutmut's child processes (the machine is shared)")
     args = ap.parse_args(argv)
     groups = load_config()["groups"]
@@ -163,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cmd = "python bench/mutation.py " + " ".join(
         [f"--group {g}" for g in args.group or []] + [repr(n) if "*" in n else n for n in args.names])
+    if args.recheck:
+        for g in run:
+            recheck(g, args.recheck)
+        write_report(cmd.strip() + " (report of the last runs)", "see the runs", None)
+        return 0
     if args.report_only:
         write_report(cmd.strip() + " (report of the last run)", "see the run", None)
         return 0

@@ -14,9 +14,11 @@ import pytest
 from evoconn.spec import Spec, SpecError
 from evoconn.spec.sizes import _clog2
 
-SPECS = [Spec(), Spec(n_neurons=16, obs_dim=3, act_dim=1, substeps=4),
-         Spec(n_neurons=8, obs_dim=1, act_dim=1, state_width=4, state_frac=2, rate_width=4, rate_frac=1,
-              rec_weight_log2=-1, out_width=9, obs_width=2)]
+# Built inside each test (a spec that cannot be built fails that test, not the module's collection):
+# the default, a small one, and the smallest widths the validator allows.
+SIZES = {"n256": {}, "n16": dict(n_neurons=16, obs_dim=3, act_dim=1, substeps=4),
+         "n8_narrowest": dict(n_neurons=8, obs_dim=1, act_dim=1, state_width=4, state_frac=2, rate_width=4,
+                              rate_frac=1, rec_weight_log2=-1, out_width=9, obs_width=2)}
 
 
 def test_clog2_is_the_smallest_k_with_two_to_k_at_least_n():
@@ -25,22 +27,25 @@ def test_clog2_is_the_smallest_k_with_two_to_k_at_least_n():
         assert _clog2(n) == k, n
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"n{s.n_neurons}")
-def test_limits_are_the_signed_ranges_of_their_widths(spec):
+@pytest.mark.parametrize("sizes", SIZES.values(), ids=SIZES.keys())
+def test_limits_are_the_signed_ranges_of_their_widths(sizes):
+    spec = Spec(**sizes)
     for width, limits in ((spec.state_width, spec.state_limits()), (spec.rate_width, spec.rate_limits()),
                           (spec.obs_width, spec.obs_limits())):
         assert limits == (-(2 ** (width - 1)), 2 ** (width - 1) - 1)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"n{s.n_neurons}")
-def test_sign_is_int8_plus_one_on_excitatory_minus_one_on_inhibitory(spec):
+@pytest.mark.parametrize("sizes", SIZES.values(), ids=SIZES.keys())
+def test_sign_is_int8_plus_one_on_excitatory_minus_one_on_inhibitory(sizes):
+    spec = Spec(**sizes)
     s = spec.sign()
     assert s.dtype == np.int8  # the documented type (the RTL and the models take it as a signed byte)
     np.testing.assert_array_equal(s, np.where(np.arange(spec.n_neurons) < spec.n_exc, 1, -1))
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"n{s.n_neurons}")
-def test_dequantize_obs_is_the_inverse_scaling(spec):
+@pytest.mark.parametrize("sizes", SIZES.values(), ids=SIZES.keys())
+def test_dequantize_obs_is_the_inverse_scaling(sizes):
+    spec = Spec(**sizes)
     lo, hi = spec.obs_limits()
     xq = np.array([lo, -1, 0, 1, hi], dtype=np.int32)
     x = spec.dequantize_obs(xq)
@@ -109,3 +114,19 @@ def test_out_width_must_hold_the_exact_output_sum(n, min_width):
 def test_state_frac_error_states_the_bound_it_was_checked_against():
     with pytest.raises(SpecError, match=r"state_frac must lie in \[1, state_width-2=16\]"):
         Spec(state_frac=17)
+
+
+@pytest.mark.parametrize("sizes", SIZES.values(), ids=SIZES.keys())
+def test_oracle_init_state_is_zero_everywhere_but_the_given_membrane(sizes):
+    spec = Spec(**sizes)
+    from evoconn.spec import oracle_init_state
+
+    n = spec.n_neurons
+    zero = oracle_init_state(spec)
+    assert (zero.v, zero.isyn, zero.rate, zero.spike) == ([0] * n, [0] * n, [0] * n, [0] * n)
+    v0 = list(range(3, 3 + n))
+    given = oracle_init_state(spec, np.asarray(v0))
+    assert (given.v, given.isyn, given.rate, given.spike) == (v0, [0] * n, [0] * n, [0] * n)
+    assert all(type(x) is int for x in given.v)
+    with pytest.raises(ValueError, match=f"v0 must have {n} entries, got {n - 1}"):
+        oracle_init_state(spec, v0[:-1])
