@@ -142,7 +142,7 @@ def write_report(cmd: str, load: str, wall: float | None) -> None:
     print(f"wrote {REPORT}")
 
 
-def recheck(group: str, tests: list[str]) -> None:
+def recheck(group: str, tests: list[str], select: str | None = None) -> None:
     """Run ``tests`` against each surviving mutant of ``group``'s last run, in mutmut's staged copy.
 
     mutmut's trampolines take the mutant from MUTANT_UNDER_TEST, so this is mutmut's own check of
@@ -154,16 +154,23 @@ def recheck(group: str, tests: list[str]) -> None:
     where = STAGES / group / "mutants"
     for t in tests:
         shutil.copy2(ROOT / t, where / t)
+    pytest = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    if select:
+        pytest += ["-k", select]
+
+    def run(mutant: str) -> int:
+        env = dict(os.environ, MUTANT_UNDER_TEST=mutant, PYTHONPATH=str(where))
+        return subprocess.call(pytest, cwd=where, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    if run("none") != 0:  # the tests must pass on the unmutated staged copy, or a failure kills nothing
+        sys.exit(f"error: {' '.join(tests)} fail on {group}'s unmutated staged copy; no recheck")
     for meta in sorted(where.glob("**/*.py.meta")):
         data = json.loads(meta.read_text())
         codes = data["exit_code_by_key"]
         for name, code in sorted(codes.items()):
             if status(code) not in ("survived", "no tests"):
                 continue
-            env = dict(os.environ, MUTANT_UNDER_TEST=name, PYTHONPATH=str(where))
-            rc = subprocess.call([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                                  *tests], cwd=where, env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            rc = run(name)
             verdict = "killed" if rc == 1 else "survived" if rc == 0 else f"exit {rc}"
             print(f"{name}: {verdict}")
             if rc == 1:
@@ -182,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("names", nargs="*", help="mutant name globs (default: the group's functions, or all)")
     ap.add_argument("--group", action="append", help="groups of bench/mutation.toml to run (default: all)")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--recheck-k", metavar="EXPR", help="pytest -k expression for --recheck")
     ap.add_argument("--recheck", nargs="+", metavar="TEST",
                     help="run these test files against the last run's survivors of each --group (no new run)")
     ap.add_argument("--max-children", type=int, default=1, help="mutmut's child processes (the machine is shared)")
@@ -196,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         [f"--group {g}" for g in args.group or []] + [repr(n) if "*" in n else n for n in args.names])
     if args.recheck:
         for g in run:
-            recheck(g, args.recheck)
+            recheck(g, args.recheck, args.recheck_k)
         write_report(cmd.strip() + " (report of the last runs)", "see the runs", None)
         return 0
     if args.report_only:
