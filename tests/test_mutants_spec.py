@@ -141,7 +141,7 @@ def test_threefry_words_must_be_unsigned_32_bit_integers():
     ok = prng.threefry2x32(0, 0xFFFFFFFF, np.array([0, 0xFFFFFFFF]), 0)
     assert [w.dtype for w in ok] == [np.uint32, np.uint32]
     for bad in (-1, 1 << 32, np.array([5, -1]), np.array([0, 1 << 32])):
-        with pytest.raises(ValueError, match=r"threefry words must lie in \[0, 2\*\*32\)"):
+        with pytest.raises(ValueError, match=r"^threefry words must lie in \[0, 2\*\*32\)$"):
             prng.threefry2x32(0, 0, bad, 0)
     with pytest.raises(TypeError, match="threefry words must be integers, got float64"):
         prng.threefry2x32(0, 0, np.array([1.0]), 0)
@@ -224,7 +224,7 @@ def test_quantize_rho_is_float32_rint_as_uint32_for_bits_1_to_31():
     assert np.float32(rho) * np.float32(4096) == np.float32(1.5)
     assert int(prng.quantize_rho(rho, 12)) == 2
     for bad in (-0.001, 1.001):
-        with pytest.raises(ValueError, match=r"rho must lie in \[0, 1\]"):
+        with pytest.raises(ValueError, match=r"^rho must lie in \[0, 1\]$"):
             prng.quantize_rho(np.array([0.5, bad]))
 
 
@@ -312,3 +312,37 @@ def test_identify_async_checks_against_the_expected_spec():
     assert got.spec == wider and got.lanes == 4
     with pytest.raises(IdentityMismatch, match="not the default arithmetic"):
         asyncio.run(identify_async(aread, None))
+
+
+# --- regmap: the window layout rule, for sizes beyond the pinned reference ones -----------------
+
+
+def _pow2_at_least(x):
+    p = 1
+    while p < x:
+        p *= 2
+    return p
+
+
+@pytest.mark.parametrize("n,d,a", [(8, 1, 1), (16, 1, 1), (16, 3, 1), (32, 2, 2), (40, 5, 3), (64, 11, 3),
+                                   (256, 11, 3), (256, 17, 6), (1024, 1, 1), (4096, 2, 1)])
+def test_windows_are_aligned_to_their_span_in_order_after_the_registers(n, d, a):
+    """RegisterMap's rule: each window is aligned to a power of two at least its size (and at least
+    one word), in the order listed, after 0x100; the core decodes the smallest power of two that
+    holds them all."""
+    spec = Spec(n_neurons=n, obs_dim=d, act_dim=a)
+    rmap = spec.register_map(8 if n % 16 else 16)
+    rw = -(-n // 32)
+    depths = {"MASK_IN": 2 * d * rw, "MASK_H": n * rw, "MASK_OUT": a * rw, "OBS": d, "OUT": a,
+              "STATE": 4 * n, "SPIKE": rw}
+    assert list(rmap.windows) == list(depths)
+    addr = 0x100
+    for name, depth in depths.items():
+        span = _pow2_at_least(max(4, 4 * depth))
+        while addr % span:
+            addr += 4
+        w = rmap.windows[name]
+        assert (w.offset, w.depth, w.size, w.span) == (addr, depth, 4 * depth, span), name
+        addr += span
+    assert rmap.size == _pow2_at_least(addr)
+    assert rmap.addr_width == rmap.size.bit_length() - 1
