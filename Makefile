@@ -71,10 +71,12 @@ bench: setup  ## the model benchmark (results in bench/results/)
 	$(BIN)/evoconn bench model
 
 # Too slow for every CI run, so not part of `make test`. MUTANTS narrows it to mutmut name globs,
-# e.g. make mutation MUTANTS="'evoconn.spec.x_decay*'"; modules and oracle tests: bench/mutation.toml.
+# e.g. make mutation GROUPS=spec_arith MUTANTS="'evoconn.spec.arith.x_decay*'"; modules and oracle tests: bench/mutation.toml.
+# GROUPS runs some groups only, e.g. make mutation GROUPS="spec_arith artifact".
 MUTANTS ?=
+GROUPS ?=
 mutation: setup  ## mutation testing (mutmut) of the contract modules against the fast tiers
-	nice -n 19 $(BIN)/python bench/mutation.py $(MUTANTS)
+	nice -n 10 $(BIN)/python bench/mutation.py --max-children 1 $(foreach g,$(GROUPS),--group $(g)) $(MUTANTS)
 
 rtl-recording: setup  ## re-record the RTL bus session that CI replays (tests/host/data/)
 	$(BIN)/evoconn rollout --artifact tests/host/data/rtl_n16_artifact --backend rtl --episodes 2 \

@@ -47,7 +47,15 @@ def status(code: int | None) -> str:
 
 
 def load_config() -> dict:
-    return tomllib.loads(CONFIG.read_text())
+    """The groups, in the config's order, each with its oracle resolved to a list of test files."""
+    cfg = tomllib.loads(CONFIG.read_text())
+    oracles = cfg.get("oracles", {})
+    for name, g in cfg["groups"].items():
+        if isinstance(g["oracle"], str):
+            if g["oracle"] not in oracles:
+                sys.exit(f"error: group {name}: no oracle {g['oracle']!r} in [oracles] of {CONFIG}")
+            g["oracle"] = oracles[g["oracle"]]
+    return cfg
 
 
 def package_dirs() -> dict[str, str]:
@@ -134,6 +142,42 @@ def write_report(cmd: str, load: str, wall: float | None) -> None:
     print(f"wrote {REPORT}")
 
 
+def recheck(group: str, tests: list[str], select: str | None = None) -> None:
+    """Run ``tests`` against each surviving mutant of ``group``'s last run, in mutmut's staged copy.
+
+    mutmut's trampolines take the mutant from MUTANT_UNDER_TEST, so this is mutmut's own check of
+    one mutant (pytest in a child with that variable set) without its per-run setup (mapping tests
+    to functions, the clean and forced-fail runs: minutes per group on the shared machine). It is
+    for tests written against the survivors: their file is copied into the staged tree first, and a
+    mutant they kill is recorded as killed in mutmut's meta file, as mutmut itself would.
+    """
+    where = STAGES / group / "mutants"
+    for t in tests:
+        shutil.copy2(ROOT / t, where / t)
+    pytest = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    if select:
+        pytest += ["-k", select]
+
+    def run(mutant: str) -> int:
+        env = dict(os.environ, MUTANT_UNDER_TEST=mutant, PYTHONPATH=str(where))
+        return subprocess.call(pytest, cwd=where, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    if run("none") != 0:  # the tests must pass on the unmutated staged copy, or a failure kills nothing
+        sys.exit(f"error: {' '.join(tests)} fail on {group}'s unmutated staged copy; no recheck")
+    for meta in sorted(where.glob("**/*.py.meta")):
+        data = json.loads(meta.read_text())
+        codes = data["exit_code_by_key"]
+        for name, code in sorted(codes.items()):
+            if status(code) not in ("survived", "no tests"):
+                continue
+            rc = run(name)
+            verdict = "killed" if rc == 1 else "survived" if rc == 0 else f"exit {rc}"
+            print(f"{name}: {verdict}")
+            if rc == 1:
+                codes[name] = 1
+        meta.write_text(json.dumps(data, indent=4))
+
+
 def _mutmut_version() -> str:
     from importlib.metadata import version
 
@@ -145,12 +189,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("names", nargs="*", help="mutant name globs (default: the group's functions, or all)")
     ap.add_argument("--group", action="append", help="groups of bench/mutation.toml to run (default: all)")
     ap.add_argument("--report-only", action="store_true")
-    ap.add_argument("--max-children", type=int, default=2)
+    ap.add_argument("--recheck-k", metavar="EXPR", help="pytest -k expression for --recheck")
+    ap.add_argument("--recheck", nargs="+", metavar="TEST",
+                    help="run these test files against the last run's survivors of each --group (no new run)")
+    ap.add_argument("--max-children", type=int, default=1, help="mutmut's child processes (the machine is shared)")
     args = ap.parse_args(argv)
     groups = load_config()["groups"]
-    run = args.group or sorted(groups)
+    run = args.group or list(groups)
+    unknown = [g for g in run if g not in groups]
+    if unknown:
+        print(f"error: no group {', '.join(unknown)} in {CONFIG} (groups: {', '.join(groups)})", file=sys.stderr)
+        return 2
     cmd = "python bench/mutation.py " + " ".join(
         [f"--group {g}" for g in args.group or []] + [repr(n) if "*" in n else n for n in args.names])
+    if args.recheck:
+        for g in run:
+            recheck(g, args.recheck, args.recheck_k)
+        write_report(cmd.strip() + " (report of the last runs)", "see the runs", None)
+        return 0
     if args.report_only:
         write_report(cmd.strip() + " (report of the last run)", "see the run", None)
         return 0
@@ -164,9 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         where = stage(groups[g], g)
         names = args.names or groups[g].get("functions", [])
         rc |= subprocess.call([str(MUTMUT), "run", "--max-children", str(args.max_children), *names], cwd=where)
-    wall = time.time() - t0
-    load = f"load average {load0[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (2 shared cores)"
-    write_report(cmd.strip(), load, wall)
+        wall = time.time() - t0  # the report after each group, so a stopped run keeps what it did
+        load = f"load average {load0[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (2 shared cores)"
+        write_report(cmd.strip(), load, wall)
     return rc
 
 

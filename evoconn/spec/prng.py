@@ -149,7 +149,7 @@ def mask_streams(names: Iterable[str]) -> dict[str, int]:
     """The stream of each mask: its index among the names in sorted order (for the core's masks:
     mask_h 0, mask_in 1, mask_out 2)."""
     streams = {k: i for i, k in enumerate(sorted(names))}
-    if len(streams) >= STREAM_V0:
+    if len(streams) > STREAM_V0:  # streams 0 .. STREAM_V0 - 1 (STREAM_V0 is the membrane's)
         raise ValueError(f"at most {STREAM_V0} masks, got {len(streams)}")
     return streams
 
