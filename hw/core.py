@@ -26,11 +26,18 @@ Architecture (one env step, START to DONE; the cycle counts are :class:`evoconn.
   tree's first level, registered; its next two levels, registered; the rest and the add into
   ``OUT[k]``), plus one cycle of read latency and two that drain the stages.
 
-The units are components of their own, composed with ``m.submodules``: the address decoders
-(:mod:`evoconn.hw.decode`), the accumulator array (:mod:`evoconn.hw.accum`), the LIF pipeline
-(:mod:`evoconn.hw.lif`), the spike search (:mod:`evoconn.hw.spikes`) and the output accumulator
-(:mod:`evoconn.hw.output`); this module holds the memories, the controller (one FSM) and the
-register file's reads and writes.
+The core is a composition: every unit is a component of its own, in a module of its own, and
+this module only wires them together with ``m.submodules``:
+
+- :mod:`evoconn.hw.axil`: the AXI4-Lite target, turning the bus into a simple register bus;
+- :mod:`evoconn.hw.regfile`: the register file (its two address decoders, :mod:`evoconn.hw.decode`,
+  generated from :func:`evoconn.spec.protocol.regions`; bus reads and writes, STATUS and error
+  latching, ERR_ADDR, CONTROL's commands, CYCLES and SPIKES);
+- :mod:`evoconn.hw.memories`: the mask and state memories, with their bus and datapath ports;
+- :mod:`evoconn.hw.controller`: the FSM (input phase, sub-steps, output phase, clear and abort);
+- the datapath: the accumulator array (:mod:`evoconn.hw.accum`), the LIF pipeline
+  (:mod:`evoconn.hw.lif`), the spike search (:mod:`evoconn.hw.spikes`) and the output accumulator
+  (:mod:`evoconn.hw.output`).
 
 The register file implements :class:`evoconn.spec.RegisterMap` exactly, behind the AXI4-Lite
 target of :mod:`evoconn.hw.axil`, with the board-safe responses of :mod:`evoconn.spec.protocol`
@@ -148,6 +155,8 @@ class EvoconnCore(wiring.Component):
             m.d.comb += inner.eq(outer) if direction == "in" else outer.eq(inner)
 
         m.submodules.memories = mems = Memories(spec, lanes)
+        for name, mem in mems.memories.items():  # at the top, so the netlist keeps their names
+            m.submodules[name] = mem
         self.read_ports = mems.read_ports
         m.submodules.regfile = regs = RegisterFile(spec, lanes, rmap, mems)
         wiring.connect(m, axil.bus, regs.bus)

@@ -47,6 +47,10 @@ class Memories(wiring.Component):
     ----------
     shapes:
         ``name -> (width, depth, granularity)`` of every memory.
+    memories:
+        ``name -> Memory``. The composing core adds them to its own ``m.submodules`` under these
+        names (this component drives their ports), so the flattened netlist keeps the memory names
+        the synthesis flows mark (:data:`evoconn.hw.synth.MASK_MEMORIES`).
     read_ports:
         ``(name, read port, depth)`` of every memory: no read may address beyond the depth (an
         out-of-range read is X in simulation and undefined on a block RAM); tests check it.
@@ -82,6 +86,7 @@ class Memories(wiring.Component):
                     members[f"{side}_{name}_waddr"] = In(range(depth))
                     members[f"{side}_{name}_wdata"] = In(width)
                     members[f"{side}_{name}_wen"] = In(en_width)
+        self.memories = dict(self._mems)
         self.read_ports = [(name, self._rp[name], self.shapes[name][1]) for name in self.shapes]
         super().__init__(members)
 
@@ -94,8 +99,7 @@ class Memories(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        for name, mem in self._mems.items():
-            m.submodules[name] = mem
+        for name in self._mems:
             rp, wp = self._rp[name], self._wp[name]
             m.d.comb += [
                 rp.addr.eq(Mux(self.port("dp", name, "ren"), self.port("dp", name, "raddr"),
