@@ -37,6 +37,12 @@ FAULTS = {
     "hang": "an env step whose observation word 0 is the most negative value (-2**(obs_width-1)) "
             "never finishes: the controller stays in its last state, BUSY, CYCLES counting, until "
             "CONTROL.ABORT",
+    "substep_skipped": "the sub-step counter's last value is K - 2 instead of K - 1: every env step "
+                       "runs K - 1 sub-steps (needs K >= 2)",
+    "input_row_skipped": "the input phase stops one MASK_IN row early: the last row (-x[d-1]) is "
+                         "never added into I_in",
+    "output_row_short": "the output phase's row loop wraps one row early: the last lanes neurons "
+                        "never reach OUT[k] (needs N / lanes >= 2)",
 }
 
 
@@ -88,6 +94,10 @@ class Controller(wiring.Component):
         ow = spec.obs_width
         rows = n // lanes
         m = Module()
+        # the last input row, sub-step and output row (each one short under its test-only fault)
+        last_in = spec.n_inputs - 1 - (self.fault == "input_row_skipped")
+        last_sub = k_sub - 1 - (self.fault == "substep_skipped")
+        last_out_row = rows - 1 - (self.fault == "output_row_short")
 
         obs = Array(self.obs[j] for j in range(d))
         spike, done, aborted = self.spike, self.done, self.aborted
@@ -167,7 +177,7 @@ class Controller(wiring.Component):
                 rd("mask_in", i)
                 m.d.sync += [row_valid.eq(1), row_sel_in.eq(1), delta.eq(Mux(neg, -xq, xq)),
                              i.eq(i + 1)]
-                with m.If(i == spec.n_inputs - 1):
+                with m.If(i == last_in):
                     m.next = "IN_WAIT"
             with state("IN_WAIT"):
                 m.d.sync += u.eq(0)
@@ -205,10 +215,10 @@ class Controller(wiring.Component):
                 # stage 4 (the rate write, below) of the last row overlaps the next phase's first
                 # cycle: a next sub-step starts one cycle before the pipeline is empty; OUT, which
                 # reads the rates, only after it
-                with m.If((sub == k_sub - 1) & (u == rows + PIPE - 1)):
+                with m.If((sub == last_sub) & (u == rows + PIPE - 1)):
                     m.d.sync += [u.eq(0), k.eq(0)]
                     m.next = "OUT"
-                with m.If((sub != k_sub - 1) & (u == rows + PIPE - 2)):
+                with m.If((sub != last_sub) & (u == rows + PIPE - 2)):
                     m.d.sync += sub.eq(sub + 1)
                     enter_substep(spike_next)
             with state("OUT"):
@@ -216,7 +226,7 @@ class Controller(wiring.Component):
                 rd("mask_out", k)
                 m.d.sync += [out_valid.eq(1), out_k.eq(k), out_u.eq(u), out_first.eq(u == 0),
                              u.eq(u + 1)]
-                with m.If(u == rows - 1):
+                with m.If(u == last_out_row):
                     m.d.sync += [u.eq(0), k.eq(k + 1)]
                     with m.If(k == a - 1):
                         m.next = "OUT_WAIT"
