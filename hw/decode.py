@@ -19,15 +19,24 @@ from evoconn.spec.protocol import regions
 
 from .arith import log2_exact
 
-__all__ = ["AddressDecoder"]
+__all__ = ["FAULTS", "AddressDecoder"]
+
+#: The decoder's deliberate faults (test only; see :data:`evoconn.hw.core.FAULTS`).
+FAULTS = {
+    "decode_alias": "the register comparator ignores address bit 6, so each unmapped word "
+                    "0x40-0x78 answers as the register 0x40 below it instead of being refused",
+    "decode_ro_writable": "the write-refusal check leaves CYCLES out: a write to that read-only "
+                          "register is not refused (no ERR_WRITE)",
+}
 
 class AddressDecoder(wiring.Component):
     """Ports: ``addr`` (in); ``hit_<name>`` (out, one per register and window, lower case),
     ``idx_<window>`` (out: the word index within the window's span), ``refused_read`` and
     ``refused_write`` (out: the protocol refuses a read or a write at ``addr``)."""
 
-    def __init__(self, regmap: RegisterMap):
+    def __init__(self, regmap: RegisterMap, *, fault: str | None = None):
         self.regmap = regmap
+        self.fault = fault
         self.regions = regions(regmap)
         members = {"addr": In(regmap.addr_width), "refused_read": Out(1), "refused_write": Out(1)}
         for r in self.regions:
@@ -50,6 +59,8 @@ class AddressDecoder(wiring.Component):
             sb = log2_exact(r.span)
             widx = addr[2:sb]
             hit = aligned & (addr[sb:] == (r.offset >> sb))
+            if self.fault == "decode_alias" and not r.is_window:
+                hit = aligned & ((addr & ~0x40) == r.offset)
             if r.words < r.span // 4:
                 hit &= widx < r.words
             m.d.comb += self.hit(r.name).eq(hit)
@@ -57,6 +68,7 @@ class AddressDecoder(wiring.Component):
                 m.d.comb += self.idx(r.name).eq(widx)
         hits = Cat(*(self.hit(r.name) for r in self.regions))
         for op, port in (("read", self.refused_read), ("write", self.refused_write)):
-            refusing = [self.hit(r.name) for r in self.regions if r.refusal(op) is not None]
+            refusing = [self.hit(r.name) for r in self.regions if r.refusal(op) is not None
+                        and not (self.fault == "decode_ro_writable" and r.name == "CYCLES")]
             m.d.comb += port.eq(~hits.any() | Cat(*refusing).any())
         return m

@@ -23,18 +23,29 @@ from evoconn.spec import Access, Control, RegisterMap, Spec, Status
 
 from .arith import divmod_const, log2_exact, named
 from .axil import RegBusSignature
+from .decode import FAULTS as DECODE_FAULTS
 from .decode import AddressDecoder
 from .memories import MASKS, STATES, Memories
 
-__all__ = ["RegisterFile"]
+__all__ = ["FAULTS", "RegisterFile"]
+
+#: The register file's deliberate faults (test only; see :data:`evoconn.hw.core.FAULTS`).
+FAULTS = {
+    "cycles_off_by_one": "START sets CYCLES to 1 instead of 0: every step reads one cycle too many",
+    "spikes_not_reset": "START leaves SPIKES as it was: it counts on across env steps",
+    "spikes_wrap": "SPIKES adds without saturating: past 2**16 - 1 it wraps around",
+    "err_addr_read": "a refused read sets ERROR and its cause but does not latch its address in ERR_ADDR",
+}
 
 
 class RegisterFile(wiring.Component):
     """The register file of :class:`evoconn.hw.core.EvoconnCore` (ports: see the module docstring)."""
 
-    def __init__(self, spec: Spec, lanes: int, regmap: RegisterMap, memories: Memories):
-        self.spec, self.lanes, self.regmap = spec, lanes, regmap
+    def __init__(self, spec: Spec, lanes: int, regmap: RegisterMap, memories: Memories, *,
+                 fault: str | None = None):
+        self.spec, self.lanes, self.regmap, self.fault = spec, lanes, regmap, fault
         self.shapes = memories.shapes
+        self.decode_fault = fault if fault in DECODE_FAULTS else None
         members = {
             "bus": In(RegBusSignature(regmap.addr_width)),
             "cmd_start": Out(1), "cmd_reset": Out(1), "cmd_abort": Out(1), "cmd_pend": Out(1),
@@ -82,15 +93,20 @@ class RegisterFile(wiring.Component):
         spikes_sum = named(m, spikes + fired, "spikes_sum")
         spikes_max = (1 << spikes_w) - 1
         with m.If(self.begin):
-            m.d.sync += [cycles.eq(0), spikes.eq(0)]
+            m.d.sync += cycles.eq(int(self.fault == "cycles_off_by_one"))
+            if self.fault != "spikes_not_reset":
+                m.d.sync += spikes.eq(0)
         with m.If(self.in_step):
             m.d.sync += cycles.eq(cycles + 1)
         with m.If(self.spikes_en):
-            m.d.sync += spikes.eq(Mux(spikes_sum > spikes_max, spikes_max, spikes_sum))
+            if self.fault == "spikes_wrap":
+                m.d.sync += spikes.eq(spikes_sum)
+            else:
+                m.d.sync += spikes.eq(Mux(spikes_sum > spikes_max, spikes_max, spikes_sum))
 
         # --- bus decode --------------------------------------------------------------------------
-        m.submodules.w_decode = w_dec = AddressDecoder(rmap)
-        m.submodules.r_decode = r_dec = AddressDecoder(rmap)
+        m.submodules.w_decode = w_dec = AddressDecoder(rmap, fault=self.decode_fault)
+        m.submodules.r_decode = r_dec = AddressDecoder(rmap, fault=self.decode_fault)
         m.d.comb += [w_dec.addr.eq(bus.w_addr), r_dec.addr.eq(bus.r_addr)]
         whit = {name: w_dec.hit(name) for name in [*rmap.registers, *rmap.windows]}
         rhit = {name: r_dec.hit(name) for name in [*rmap.registers, *rmap.windows]}
@@ -129,12 +145,13 @@ class RegisterFile(wiring.Component):
         clear_now = named(m, bus.w_stb & ~w_wait & whit["CONTROL"] & c_clear & ~w_err, "clear_now")
         error_fresh = ~error | clear_now  # the next error is the first since CLEAR_ERROR
 
-        def flag(addr, *bits):
+        def flag(addr, *bits, latch=True):
             """Set ERROR and ``bits``; latch ``addr`` into ERR_ADDR if this is the first error. The
             write path comes after the read path, so a write wins ERR_ADDR in the same cycle."""
             m.d.sync += [b.eq(1) for b in (error, *bits)]
-            with m.If(error_fresh):
-                m.d.sync += err_addr.eq(addr)
+            if latch:
+                with m.If(error_fresh):
+                    m.d.sync += err_addr.eq(addr)
 
         # --- bus reads (before the writes: see flag) -------------------------------------------
         # Every read answers OKAY one cycle after it is offered. An unmapped or unaligned address
@@ -146,7 +163,7 @@ class RegisterFile(wiring.Component):
         with m.If(r_wait):
             m.d.sync += r_wait.eq(0)
             with m.If(r_unmapped):
-                flag(bus.r_addr, err_read)
+                flag(bus.r_addr, err_read, latch=self.fault != "err_addr_read")
             with m.Elif(r_window & busy):
                 flag(bus.r_addr, err_busy)
         with m.Elif(bus.r_stb):
