@@ -74,10 +74,12 @@ from .accum import AccumulatorArray
 from .axil import AXIL_PORTS, AXI4LiteTarget, axil_members
 from .controller import FAULTS as CONTROLLER_FAULTS
 from .controller import Controller
+from .decode import FAULTS as DECODE_FAULTS
 from .lif import FAULTS as LIF_FAULTS
 from .lif import PIPE, LIFPipeline
 from .memories import BUS_WRITES, DP_WRITES, Memories
 from .output import OutputAccumulator
+from .regfile import FAULTS as REGFILE_FAULTS
 from .regfile import RegisterFile
 from .spikes import SpikeSearch
 
@@ -86,9 +88,13 @@ __all__ = ["FAULTS", "MODULE_NAME", "PIPE", "EvoconnCore"]
 #: The name of the exported Verilog module.
 MODULE_NAME = "evoconn_core"
 
-#: Deliberate faults for testing the tests: the LIF pipeline's, which break the arithmetic, and the
-#: controller's, which break the protocol.
-FAULTS = {**LIF_FAULTS, **CONTROLLER_FAULTS}
+#: Deliberate faults for testing the tests, each a realistic one-line bug of one unit, selected by
+#: ``EvoconnCore(..., fault=name)`` and absent (the netlist unchanged) with ``fault=None``: the LIF
+#: pipeline's (the arithmetic), the controller's (``hang`` breaks the protocol; the others skip a
+#: sub-step, an input row or an output row), the register file's (the CYCLES and SPIKES counters,
+#: ERR_ADDR) and the address decoder's (an aliased register, a read-only register not refused).
+#: ``tests/sim/test_rtl_faults.py`` shows the rtl tier catches each (bench/results/mutation.md).
+FAULTS = {**LIF_FAULTS, **CONTROLLER_FAULTS, **REGFILE_FAULTS, **DECODE_FAULTS}
 
 
 def _check_args(spec, lanes, fault) -> None:
@@ -102,6 +108,10 @@ def _check_args(spec, lanes, fault) -> None:
         raise ValueError(f"lanes={lanes} must divide n_neurons={n}; choose one of {divisors}")
     if fault not in FAULTS:
         raise ValueError(f"fault must be one of {sorted(FAULTS, key=str)}, got {fault!r}")
+    if fault == "substep_skipped" and spec.substeps < 2:
+        raise ValueError("fault 'substep_skipped' needs substeps >= 2")
+    if fault == "output_row_short" and n // lanes < 2:
+        raise ValueError("fault 'output_row_short' needs n_neurons / lanes >= 2")
 
 
 class EvoconnCore(wiring.Component):
@@ -114,8 +124,8 @@ class EvoconnCore(wiring.Component):
     lanes:
         Neurons updated per clock; must divide ``spec.n_neurons``.
     fault:
-        Test only: a key of :data:`FAULTS` that deliberately breaks the arithmetic, or ``'hang'``,
-        which makes a step on a marked observation never finish.
+        Test only: a key of :data:`FAULTS`, a deliberate bug (``'hang'`` makes a step on a marked
+        observation never finish).
 
     Attributes
     ----------
@@ -135,7 +145,7 @@ class EvoconnCore(wiring.Component):
         self.spec = spec
         self.lanes = lanes
         self.fault = fault
-        self.controller_fault = fault if fault not in LIF_FAULTS else None
+        self.controller_fault = fault if fault in CONTROLLER_FAULTS else None
         self.regmap = RegisterMap(spec, lanes)
         self.cycle_model = CycleModel(spec, lanes)
         # One accumulator width for the input sums and the spike counts. Every partial input sum
@@ -158,7 +168,8 @@ class EvoconnCore(wiring.Component):
         for name, mem in mems.memories.items():  # at the top, so the netlist keeps their names
             m.submodules[name] = mem
         self.read_ports = mems.read_ports
-        m.submodules.regfile = regs = RegisterFile(spec, lanes, rmap, mems)
+        m.submodules.regfile = regs = RegisterFile(
+            spec, lanes, rmap, mems, fault=self.fault if self.fault in {**REGFILE_FAULTS, **DECODE_FAULTS} else None)
         wiring.connect(m, axil.bus, regs.bus)
         delta_width = max(spec.obs_width + 1, 2)
         m.submodules.accum = accum = AccumulatorArray(spec.n_neurons, lanes, self.acc_width, delta_width,
