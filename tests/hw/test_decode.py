@@ -31,16 +31,16 @@ def _protocol(rmap, addr):
     return rname, ridx, rref, wref
 
 
-@pytest.mark.parametrize("lanes", [1, 4])
-def test_rtl_decode_equals_protocol_access(lanes):
-    rmap = RegisterMap(SPEC, lanes)
+def _disagreements(rmap, fault=None):
+    """``(address, RTL decode, protocol decode)`` wherever the two differ, and the protocol's kinds."""
     regs = regions(rmap)
     addrs = list(range(0, rmap.size, 4))
     for r in regs:  # unaligned addresses at and around every region's first and last word
         for base in (r.offset, r.offset + 4 * (r.words - 1)):
             addrs += [base + 1, base + 2, base + 3, max(base - 1, 0)]
     addrs = sorted({a for a in addrs if a < rmap.size})
-    dut = AddressDecoder(rmap)
+    assert rmap.size // 4 <= len(addrs)
+    dut = AddressDecoder(rmap, fault=fault)
     rtl = []
 
     async def bench(ctx):
@@ -56,14 +56,28 @@ def test_rtl_decode_equals_protocol_access(lanes):
     sim = Simulator(dut)
     sim.add_testbench(bench)
     sim.run()
-    kinds = set()
+    kinds, bad = set(), []
     for addr, got in zip(addrs, rtl, strict=True):
         want = _protocol(rmap, addr)
-        assert got == want, f"0x{addr:x}: RTL decodes {got}, the protocol {want}"
+        if got != want:
+            bad.append((addr, got, want))
         kinds.add((want[0] is None, want[2], want[3]))
+    return bad, kinds
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_rtl_decode_equals_protocol_access(lanes):
+    bad, kinds = _disagreements(RegisterMap(SPEC, lanes))
+    assert not bad, "\n".join(f"0x{a:x}: RTL decodes {g}, the protocol {w}" for a, g, w in bad[:10])
     # the sweep met every kind: unmapped, mapped and writable, mapped and read-only
     assert kinds == {(True, True, True), (False, False, False), (False, False, True)}
-    assert rmap.size // 4 <= len(addrs)
+
+
+@pytest.mark.parametrize(("fault", "where"), [("decode_alias", 0x40), ("decode_ro_writable", 0x2C)])
+def test_a_broken_decoder_disagrees(fault, where):
+    """The comparison can fail: each decoder fault shows up, first at the address it breaks."""
+    bad, _ = _disagreements(RegisterMap(SPEC, 4), fault)
+    assert bad and bad[0][0] == where, bad[:3]
 
 
 def test_regions_decode_as_the_register_map():
