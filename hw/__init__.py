@@ -5,10 +5,13 @@
   and timed exactly as :class:`evoconn.spec.CycleModel` says.
 - :mod:`evoconn.hw.axil`: the AXI4-Lite target (independent AW/W/B/AR/R channels).
 - the core's units, one component per module, composed by :mod:`evoconn.hw.core`:
-  :mod:`evoconn.hw.decode` (address decode), :mod:`evoconn.hw.accum` (the accumulator array),
-  :mod:`evoconn.hw.lif` (the LIF pipeline and the deliberate faults), :mod:`evoconn.hw.spikes`
-  (the spike search), :mod:`evoconn.hw.output` (the output accumulator); :mod:`evoconn.hw.arith`
-  holds the spec's arithmetic as Amaranth expressions.
+  :mod:`evoconn.hw.regfile` (the register file), :mod:`evoconn.hw.decode` (address decode, from
+  the protocol's regions), :mod:`evoconn.hw.memories` (the mask and state memories),
+  :mod:`evoconn.hw.controller` (the FSM), :mod:`evoconn.hw.accum` (the accumulator array),
+  :mod:`evoconn.hw.lif` (the LIF pipeline), :mod:`evoconn.hw.spikes` (the spike search),
+  :mod:`evoconn.hw.output` (the output accumulator); each keeps its own deliberate faults, which
+  :data:`evoconn.hw.core.FAULTS` gathers. :mod:`evoconn.hw.arith` holds the spec's arithmetic as
+  Amaranth expressions.
 - :mod:`evoconn.hw.export`, :mod:`evoconn.hw.cli`: ``evoconn hw verilog --out build/core.v``.
 - :mod:`evoconn.hw.synth`, :mod:`evoconn.hw.ecp5`, :mod:`evoconn.hw.vivado`, :mod:`evoconn.hw.timing`:
   the synthesis, bitstream and out-of-context timing flows (``evoconn hw synth|bitstream|timing``).

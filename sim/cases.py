@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evoconn.spec import CycleModel, Spec, pack_rows
+from evoconn.spec import CycleModel, RegisterMap, Spec, pack_rows
 
 __all__ = ["KINDS", "Case", "expected_compared", "expected_trace", "load_cases", "make_cases", "save_cases"]
 
@@ -46,7 +46,7 @@ class Case:
     out: np.ndarray | None = None  # (S, a)
     state: np.ndarray | None = None  # (S, N, 4): v, isyn, rate, i_in (STATE_FIELDS order)
     spike_words: np.ndarray | None = None  # (S, ROW_WORDS) uint32
-    spikes: np.ndarray | None = None  # (S,) spikes fired in the step
+    spikes: np.ndarray | None = None  # (S,) SPIKES: spikes fired in the step, saturated to its width
     cycles: np.ndarray | None = None  # (S,) CycleModel.env_step_cycles
     reset_state: np.ndarray | None = None  # (N, 4) state right after a RESET_STATE
 
@@ -143,6 +143,8 @@ def expected_trace(spec: Spec, lanes: int, case: Case) -> Case:
     w = spec.state_width
     lo, hi = -(1 << (w - 1)), (1 << (w - 1)) - 1
     cm = CycleModel(spec, lanes)
+    # SPIKES is a counter of the register's width that saturates (as the RTL and the core model)
+    spikes_max = (1 << RegisterMap(spec, lanes).registers["SPIKES"].width) - 1
     st = int_init_state(spec, None if case.v0 is None else jnp.asarray(case.v0))
     prev = 0
     outs, states, words, spikes, cycles = [], [], [], [], []
@@ -158,7 +160,7 @@ def expected_trace(spec: Spec, lanes: int, case: Case) -> Case:
         states.append(np.stack([np.asarray(st.v), np.asarray(st.isyn), np.asarray(st.rate),
                                 np.asarray(i_in)], axis=-1))
         words.append(pack_rows(np.asarray(st.spike)[None])[0])
-        spikes.append(int(fired.sum()))
+        spikes.append(min(int(fired.sum()), spikes_max))
         cycles.append(cm.env_step_cycles(prev, [int(f) for f in fired]))
         prev = int(fired[-1])
     case.out = np.asarray(outs, np.int64)

@@ -176,6 +176,7 @@ def run_cocotb(
     )
     t1 = time.perf_counter()
     results = build_dir / f"results-{testcase or 'all'}.xml"
+    results.unlink(missing_ok=True)  # a run that writes none must not be read as the last one's
     passed = True
     try:
         runner.test(

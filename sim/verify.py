@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from evoconn.spec import Spec
@@ -17,7 +18,19 @@ from evoconn.spec import Spec
 from .cases import expected_trace, make_cases, save_cases
 from .runner import BUILD_ROOT, build_tag, run_cocotb
 
-__all__ = ["Report", "replay_command", "verify"]
+__all__ = ["Report", "failed_tests", "replay_command", "verify"]
+
+
+def failed_tests(results_xml: Path) -> dict[str, str]:
+    """``test name -> failure message`` of every failed test in a cocotb results XML (none if the
+    file is missing: a run that wrote no results is reported by its summary instead)."""
+    if not results_xml.exists():
+        return {}
+    failed = {}
+    for case in ET.parse(results_xml).getroot().iter("testcase"):
+        for bad in (*case.iter("failure"), *case.iter("error")):
+            failed[case.get("name", "?")] = bad.get("message") or (bad.text or "").strip()
+    return failed
 
 
 @dataclasses.dataclass
@@ -43,6 +56,8 @@ class Report:
     build_dir: Path
     waves: Path | None
     replay: str
+    #: the cocotb tests that failed, each with its failure message (from the run's results XML)
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def cycles_per_s(self) -> float:
@@ -120,4 +135,4 @@ def verify(spec: Spec, lanes: int, *, cases: int = 6, steps: int = 8, seed: int 
                   steps=r["steps"], compared=r["compared"], outputs=r["outputs"], state_words=r["state_words"],
                   mismatches=r["mismatches"], summary=r["summary"], sim_cycles=r["sim_cycles"], wall_s=r["wall_s"],
                   reference_s=t_ref, build_s=res.build_s, run_s=res.run_s, build_dir=res.build_dir,
-                  waves=res.waves, replay=replay)
+                  waves=res.waves, replay=replay, failed=failed_tests(res.results_xml))

@@ -6,8 +6,9 @@ Three rules that every driver and every model of the core follow:
   a write. An unaligned or unmapped address, a block that runs past the end of its window, and a
   write to a read-only register or window are refused, here :class:`AccessError` with the
   message that names the refusal. The in-memory core model
-  (:class:`evoconn.host.core_model.CoreModel`) decodes with it; the RTL decodes the same
-  :class:`~evoconn.spec.RegisterMap`.
+  (:class:`evoconn.host.core_model.CoreModel`) decodes with it, and the RTL's address decoder
+  (:mod:`evoconn.hw.decode`) is generated from the same list of regions (:func:`regions`: offset,
+  words, aligned span and the access rule of every register and window).
 - **Board-safe responses** (core version 1.1). On a Zynq an AXI SLVERR on the GP port reaches the
   ARM as an external abort (SIGBUS in Python), and an AXI read that is never answered stalls the
   processor for good. So the core never answers SLVERR and never holds a response:
@@ -60,10 +61,13 @@ __all__ = [
     "AccessError",
     "Identity",
     "IdentityMismatch",
+    "Region",
     "access",
     "identify",
     "identify_async",
     "identity_check",
+    "region_at",
+    "regions",
     "response_bound",
 ]
 
@@ -82,8 +86,60 @@ class AccessError(ValueError):
         self.op = op
 
 
-def _decode(rmap: RegisterMap, addr: int, op: str) -> tuple[Register | Window, int]:
-    hit = rmap.decode(addr)
+@dataclasses.dataclass(frozen=True)
+class Region:
+    """One mapped region of the address space, as the decoder sees it: ``words`` aligned words
+    from byte ``offset``, inside an aligned ``span`` of bytes (a power of two; 4 for a register),
+    and the access rule: which operations it refuses and why."""
+
+    target: Register | Window
+    offset: int
+    words: int
+    span: int
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    @property
+    def is_window(self) -> bool:
+        return isinstance(self.target, Window)
+
+    def refusal(self, op: str) -> str | None:
+        """Why ``op`` (``'read'`` or ``'write'``) on this region is refused, or ``None``."""
+        if op == "write" and self.target.access == Access.RO:
+            return f"write to read-only {self.name}"
+        return None
+
+    def index(self, addr: int) -> int | None:
+        """The word index of byte address ``addr`` in this region, or ``None`` if it misses."""
+        if addr % 4 or not self.offset <= addr < self.offset + self.span:
+            return None
+        idx = (addr - self.offset) // 4
+        return idx if idx < self.words else None
+
+
+def regions(rmap: RegisterMap) -> tuple[Region, ...]:
+    """Every mapped region of ``rmap``, registers first (in :data:`REGISTER_OFFSETS` order), then
+    the windows in address order. Everything that decodes an address derives from this list:
+    :func:`access` (and so the core's behaviour model) and the RTL's address decoder
+    (:mod:`evoconn.hw.decode`), which builds one comparator per region from these fields."""
+    return (*(Region(r, r.offset, 1, 4) for r in rmap.registers.values()),
+            *(Region(w, w.offset, w.depth, w.span) for w in rmap.windows.values()))
+
+
+def region_at(rmap: RegisterMap, addr: int) -> tuple[Region, int] | None:
+    """``(region, word index)`` that byte address ``addr`` hits, or ``None``: unaligned, or in no
+    region (between regions, or past a window's last word inside its span)."""
+    for region in regions(rmap):
+        idx = region.index(addr)
+        if idx is not None:
+            return region, idx
+    return None
+
+
+def _decode(rmap: RegisterMap, addr: int, op: str) -> tuple[Region, int]:
+    hit = region_at(rmap, addr)
     if hit is None:
         raise AccessError(f"SLVERR: {op} at unmapped address 0x{addr:x}", addr, op)
     return hit
@@ -97,15 +153,16 @@ def access(rmap: RegisterMap, addr: int, op: str, n: int = 1) -> tuple[Register 
     (the first unmapped word is named if its last word is unmapped, else the window it overruns);
     a write goes to a read-only register or window.
     """
-    target, idx = _decode(rmap, addr, op)
-    if n != 1 and (not isinstance(target, Window) or idx + n > target.depth):
+    region, idx = _decode(rmap, addr, op)
+    if n != 1 and (not region.is_window or idx + n > region.words):
         end = addr + 4 * (n - 1)
         _decode(rmap, end, op)  # SLVERR on the first unmapped word, if any
         raise AccessError(f"SLVERR: block {op} of {n} words at 0x{addr:x} crosses the end of "
-                          f"{target.name}", addr, op)
-    if op == "write" and target.access == Access.RO:
-        raise AccessError(f"SLVERR: write to read-only {target.name} at 0x{addr:x}", addr, op)
-    return target, idx
+                          f"{region.name}", addr, op)
+    why = region.refusal(op)
+    if why is not None:
+        raise AccessError(f"SLVERR: {why} at 0x{addr:x}", addr, op)
+    return region.target, idx
 
 
 # =====================================================================================
