@@ -67,11 +67,13 @@ def test_every_fault_has_a_catcher():
 
 
 #: the saturating step takes minutes under Icarus (about 72,000 cycles at N = 80, all of them busy):
-#: these two runs are also marked slow (bench/results/mutation.md has the times)
+#: these two runs are also marked slow and long (bench/results/mutation.md has the times): `make test-long`
+#: runs them; CI's `make test` leaves them out to stay within its time
 SLOW = {"spikes_wrap"}
 
 
-@pytest.mark.parametrize("fault", [pytest.param(f, marks=pytest.mark.slow) if f in SLOW else f for f in CAUGHT])
+@pytest.mark.parametrize("fault", [pytest.param(f, marks=[pytest.mark.slow, pytest.mark.long]) if f in SLOW else f
+                                   for f in CAUGHT])
 def test_rtl_tier_catches_the_fault(fault):
     spec, lanes, kwargs, test, what = CAUGHT[fault]
     rep = verify(spec, lanes, seed=0, state_every=1, fault=fault, **kwargs)
@@ -88,6 +90,7 @@ def test_rtl_tier_catches_the_fault(fault):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_saturating_spikes_on_the_correct_core():
     """The boundary ``spikes_wrap`` is caught on: the correct core's SPIKES stops at 2**16 - 1 on a
     step of 65800 spikes, equal to the reference (which saturates as the register does)."""
