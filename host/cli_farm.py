@@ -4,7 +4,8 @@
 a population sampled from an artifact's probabilities on the farm (the fitness
 ``evoconn rollout --population N`` gives on one core, bit for bit) with progress across workers
 and a per-board throughput report; ``farm train`` trains EC with every member scored on the farm
-(the Core-scored loop, :mod:`evoconn.host.train_core`; needs JAX on the trainer).
+(the Core-scored loop, :mod:`evoconn.host.train_core`: the JAX EC where JAX is installed, the
+numpy EC, with the same results, where it is not).
 The scheduler is Dask's own: ``dask scheduler --host ADDR``.
 """
 
@@ -59,7 +60,7 @@ def register(sub, name: str) -> None:
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=run_score)
 
-    t = fsub.add_parser("train", help="EC with every member scored on the farm (needs JAX here)")
+    t = fsub.add_parser("train", help="EC with every member scored on the farm")
     t.add_argument("--scheduler", required=True, help="the scheduler's address")
     t.add_argument("--env", default="Pendulum-v1", help="Gymnasium id (default %(default)s)")
     t.add_argument("--neurons", type=count(), default=16, help="N (default %(default)s)")
