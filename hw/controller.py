@@ -78,11 +78,7 @@ class Controller(wiring.Component):
             depth = memories.shapes[name][1]
             members[f"{name}_raddr"] = Out(range(depth))
             members[f"{name}_ren"] = Out(1)
-        for name in STATES:
-            width, depth, _ = memories.shapes[name]
-            members[f"{name}_waddr"] = Out(range(depth))
-            members[f"{name}_wdata"] = Out(width)
-            members[f"{name}_wen"] = Out(len(memories.port("dp", name, "wen")))
+        members.update(memories.write_members("dp", STATES))
         super().__init__(members)
 
     def mem(self, name: str, what: str):

@@ -97,6 +97,17 @@ class Memories(wiring.Component):
     def rdata(self, name: str):
         return getattr(self, f"{name}_rdata")
 
+    def write_members(self, side: str, names) -> dict[str, Out]:
+        """The signature members a ``side`` ('bus' or 'dp') drives to write ``names``: for each,
+        ``<name>_waddr``, ``<name>_wdata`` and ``<name>_wen`` (as wide as that side's enables)."""
+        members = {}
+        for name in names:
+            width, depth, _ = self.shapes[name]
+            members[f"{name}_waddr"] = Out(range(depth))
+            members[f"{name}_wdata"] = Out(width)
+            members[f"{name}_wen"] = Out(len(self.port(side, name, "wen")))
+        return members
+
     def elaborate(self, platform):
         m = Module()
         for name in self._mems:

@@ -57,11 +57,7 @@ class RegisterFile(wiring.Component):
         for name, (width, depth, _) in memories.shapes.items():
             members[f"{name}_rdata"] = In(width)
             members[f"{name}_raddr"] = Out(range(depth))
-        for name in (*MASKS, "state_v"):
-            width, depth, _ = memories.shapes[name]
-            members[f"{name}_waddr"] = Out(range(depth))
-            members[f"{name}_wdata"] = Out(width)
-            members[f"{name}_wen"] = Out(len(memories.port("bus", name, "wen")))
+        members.update(memories.write_members("bus", (*MASKS, "state_v")))
         super().__init__(members)
 
     def mem(self, name: str, what: str):

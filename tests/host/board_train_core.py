@@ -18,13 +18,10 @@ Prints one JSON line (what it ran with); the caller compares the folders. Exits 
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
 import json
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,23 +30,15 @@ import pynq
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from hwh_fixture import write_overlay  # noqa: E402
-from pynq_device import OverlayStandIn  # noqa: E402
+from pynq_device import OverlayStandIn, cli  # noqa: E402
 from run_folders import ARGS, LANES  # noqa: E402
 
-from evoconn.cli import main  # noqa: E402
 from evoconn.host.bus import FakeBus  # noqa: E402
 from evoconn.host.train_core import trainer_kind  # noqa: E402
 from evoconn.spec import Spec  # noqa: E402
 
 SPEC = Spec(n_neurons=32, obs_dim=3, act_dim=1, substeps=8)  # the overlay's core: what ARGS train
 
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def run(root: Path) -> dict:

@@ -11,11 +11,15 @@ no XRT here. :class:`OverlayStandIn` is the Device:
 - ``mmap``: the core's range is a FakeBus (the core's behaviour model, ``device.fake``), the SLCR a
   plain memory whose IO PLL reads as the PYNQ-Z2 boot image leaves it (1000 MHz).
 
-Used by pynq_overlay_standin.py and board_train_core.py (scripts run under the board env).
+Used by pynq_overlay_standin.py and board_train_core.py (scripts run under the board env), which
+also share :func:`cli`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +31,7 @@ from pynqmetadata.frontends import Metadata
 
 from evoconn.host.bus import FakeBus
 
-__all__ = ["OverlayStandIn", "RegisterArray"]
+__all__ = ["OverlayStandIn", "RegisterArray", "cli"]
 
 
 class RegisterArray(np.ndarray):
@@ -94,3 +98,14 @@ class OverlayStandIn(pynq.Device):
         arr = RegisterArray(self.fake, length // 4)
         self.core_maps.append(arr)
         return arr
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    """``evoconn`` in this process: its exit code, stdout and stderr (pynq's warnings silenced)."""
+    from evoconn.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()

@@ -14,12 +14,9 @@ Prints one JSON line with what it checked; exits non-zero on any failure.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +24,10 @@ import pynq
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hwh_fixture import write_overlay
-from pynq_device import OverlayStandIn, RegisterArray
+from pynq_device import OverlayStandIn, RegisterArray, cli
 
 from evoconn import ip
 from evoconn.artifact import Artifact, Normalizer, save_artifact
-from evoconn.cli import main
 from evoconn.host.bus import FakeBus
 from evoconn.spec import Spec
 
@@ -39,13 +35,6 @@ SPEC = Spec(n_neurons=32, obs_dim=3, act_dim=1, substeps=8)  # Pendulum-v1: d=3,
 LANES = 8  # not the default 16: the report must print what the core's LANES register says
 result: dict = {"pynq": pynq.__version__, "numpy": np.__version__}
 
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def one_line_error(code: int, err: str, *needles: str) -> str:
