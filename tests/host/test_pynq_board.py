@@ -4,24 +4,13 @@ by a stand-in whose memory map is the core's registers. Skips when the board env
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BOARD_PY = Path(os.environ.get("EVOCONN_BOARD_PYTHON", ROOT / ".venv-board" / "bin" / "python"))
+from .board_env import run_board_script
 
 
 def test_mmio_bus_through_pynq():
-    if not BOARD_PY.exists():  # under `make test` (EVOCONN_NO_SKIPS) this skip is a failure
-        pytest.skip(f"no board env at {BOARD_PY} (make board-env)")
-    p = subprocess.run([str(BOARD_PY), str(Path(__file__).with_name("pynq_standin.py"))],
-                       capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert p.returncode == 0, p.stdout + p.stderr
-    r = json.loads(p.stdout.strip().splitlines()[-1])
+    r = run_board_script("pynq_standin.py")
     assert r["ok"] and r["numpy"].startswith("1.")
     assert r["no_board"] == "No Devices Found"  # pynq itself, with no device
     # 3 mask windows + 1 STATE (v0) + 8 OBS: each one numpy slice copy, never a loop of words
@@ -34,12 +23,7 @@ def test_overlay_through_pynqs_own_parser():
     """pynq.Overlay on a .hwh shaped as Vivado writes one for our block design (tests/host/hwh_fixture.py):
     the core is found by its VLNV under the cell name, bound to our driver, flashed and rolled out; every
     pynq error is one line and exit 2. Only the Device (download, mmap) is a stand-in."""
-    if not BOARD_PY.exists():  # under `make test` (EVOCONN_NO_SKIPS) this skip is a failure
-        pytest.skip(f"no board env at {BOARD_PY} (make board-env)")
-    p = subprocess.run([str(BOARD_PY), str(Path(__file__).with_name("pynq_overlay_standin.py"))],
-                       capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert p.returncode == 0, p.stdout + p.stderr
-    r = json.loads(p.stdout.strip().splitlines()[-1])
+    r = run_board_script("pynq_overlay_standin.py")
     assert r["ok"] and r["pynq"] == "4.0.0" and r["numpy"].startswith("1.")
     assert r["ip_dict_key"] == "evoconn_core" and r["type"] == "evoconn:evoconn:evoconn_core:1.0"
     assert r["driver"] == "EvoconnCoreDriver" and r["downloads"] == 1 and r["bin_bytes"] > 0

@@ -115,8 +115,8 @@ def test_jax_and_numpy_trainers_and_the_board_env_give_the_same_run(tmp_path, ca
     CartPole's physics is Python floats."""
     from evoconn.host.train_core import trainer_kind
 
+    from .board_env import ROOT, board_python
     from .run_folders import assert_same_run
-    from .test_train_core_board import BOARD_PY, ROOT
 
     args = ["train-core", "--backend", "fake", "--env", "CartPole-v1", "--neurons", "16", "--population", "6",
             "--generations", "3", "--max-steps", "40", "--seed", "5", "--checkpoint-every", "2"]
@@ -128,9 +128,7 @@ def test_jax_and_numpy_trainers_and_the_board_env_give_the_same_run(tmp_path, ca
     assert_same_run(tmp_path / "jax", tmp_path / "numpy", config_differs=("jax_devices",))
     rows = [json.loads(x) for x in (tmp_path / "jax" / "metrics.jsonl").read_text().splitlines()]
     assert len({f for r in rows for f in r["train/fitness"]}) > 1  # the members differ: a real comparison
-    if not BOARD_PY.exists():  # under `make test` (EVOCONN_NO_SKIPS) this skip is a failure
-        pytest.skip(f"no board env at {BOARD_PY} (make board-env)")
-    p = subprocess.run([str(BOARD_PY), "-m", "evoconn.cli", *args, "--out", str(tmp_path / "board")],
+    p = subprocess.run([str(board_python()), "-m", "evoconn.cli", *args, "--out", str(tmp_path / "board")],
                        capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert p.returncode == 0, p.stderr
     # the environment's own versions (numpy 1.26 vs 2.x, jax and brax absent there) are all that differ

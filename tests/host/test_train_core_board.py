@@ -6,26 +6,12 @@ The JAX side of the comparison is tests/host/test_train_core.py."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from pathlib import Path
-
-import pytest
-
+from .board_env import run_board_script
 from .run_folders import assert_same_run, rows
-
-ROOT = Path(__file__).resolve().parents[2]
-BOARD_PY = Path(os.environ.get("EVOCONN_BOARD_PYTHON", ROOT / ".venv-board" / "bin" / "python"))
 
 
 def test_train_core_on_the_board_env_fake_pynq_and_resume(tmp_path):
-    if not BOARD_PY.exists():  # under `make test` (EVOCONN_NO_SKIPS) this skip is a failure
-        pytest.skip(f"no board env at {BOARD_PY} (make board-env)")
-    p = subprocess.run([str(BOARD_PY), str(Path(__file__).with_name("board_train_core.py")), str(tmp_path)],
-                       capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert p.returncode == 0, p.stdout + p.stderr
-    r = json.loads(p.stdout.strip().splitlines()[-1])
+    r = run_board_script("board_train_core.py", str(tmp_path), timeout=600)
     assert r["jax_installed"] is False and r["trainer"] == "numpy"
     assert r["pynq"] == "4.0.0" and r["numpy"].startswith("1.") and r["downloads"] == 1
     assert r["no_matplotlib_notice"]  # no matplotlib there: the curve is skipped with a notice
