@@ -27,6 +27,16 @@ from .hw_bus import OKAY, CoreDriver, random_masks, simulate, to_signed, zero_st
 LIMIT = 100_000  # cycles a handshake may take before the test calls it hung (far above any bound)
 
 
+async def edges_until(ctx, *signals, what: str) -> int:
+    """Clock edges until every one of ``signals`` is high (0 if they already are); ``what`` names
+    the wait in the failure after LIMIT edges."""
+    for n in range(LIMIT):
+        if all(ctx.get(s) for s in signals):
+            return n
+        await ctx.tick()
+    raise AssertionError(what)
+
+
 async def timed_read(ctx, dut, addr: int) -> tuple[int, int, int]:
     """``(cycles, RDATA, RRESP)``: clock edges from the AR handshake to the first edge after which
     RVALID is high, with RREADY held high."""
@@ -34,19 +44,10 @@ async def timed_read(ctx, dut, addr: int) -> tuple[int, int, int]:
     ctx.set(p("araddr"), addr)
     ctx.set(p("arvalid"), 1)
     ctx.set(p("rready"), 1)
-    for _ in range(LIMIT):
-        if ctx.get(p("arready")):
-            break
-        await ctx.tick()
-    else:
-        raise AssertionError(f"read 0x{addr:x}: ARREADY never rose")
+    await edges_until(ctx, p("arready"), what=f"read 0x{addr:x}: ARREADY never rose")
     await ctx.tick()  # the AR handshake
     ctx.set(p("arvalid"), 0)
-    n = 0
-    while not ctx.get(p("rvalid")):
-        assert n < LIMIT, f"read 0x{addr:x}: no response"
-        await ctx.tick()
-        n += 1
+    n = await edges_until(ctx, p("rvalid"), what=f"read 0x{addr:x}: no response")
     data, resp = ctx.get(p("rdata")), ctx.get(p("rresp"))
     await ctx.tick()  # the R handshake
     ctx.set(p("rready"), 0)
@@ -63,20 +64,11 @@ async def timed_write(ctx, dut, addr: int, data: int) -> tuple[int, int]:
     ctx.set(p("awvalid"), 1)
     ctx.set(p("wvalid"), 1)
     ctx.set(p("bready"), 1)
-    for _ in range(LIMIT):
-        if ctx.get(p("awready")) and ctx.get(p("wready")):
-            break
-        await ctx.tick()
-    else:
-        raise AssertionError(f"write 0x{addr:x}: AWREADY/WREADY never rose")
+    await edges_until(ctx, p("awready"), p("wready"), what=f"write 0x{addr:x}: AWREADY/WREADY never rose")
     await ctx.tick()  # the AW and W handshakes
     ctx.set(p("awvalid"), 0)
     ctx.set(p("wvalid"), 0)
-    n = 0
-    while not ctx.get(p("bvalid")):
-        assert n < LIMIT, f"write 0x{addr:x}: no response"
-        await ctx.tick()
-        n += 1
+    n = await edges_until(ctx, p("bvalid"), what=f"write 0x{addr:x}: no response")
     resp = ctx.get(p("bresp"))
     await ctx.tick()  # the B handshake
     ctx.set(p("bready"), 0)
