@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,13 @@ def random_xq(spec, rng: np.random.Generator, batch: tuple[int, ...] = (), extre
         x = np.where(pick == 0, lo, np.where(pick == 1, hi, x))
     return x.astype(np.int32)
 
+
+#: the module marks of the rtl tier: cocotb on the exported Verilog under Icarus, skipped where
+#: Icarus is missing (a failure under EVOCONN_NO_SKIPS, below)
+ICARUS_RTL = [
+    pytest.mark.rtl,
+    pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) is not installed"),
+]
 
 # Under `make test` (and so in CI) every tool a tier needs has been installed, so a test that
 # skips for a missing tool hides a broken install step: EVOCONN_NO_SKIPS=1 turns skips into failures.

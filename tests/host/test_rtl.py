@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from evoconn.host.core import RegisterCore
 from evoconn.host.rollout import make_env, score_population
 from evoconn.spec import Spec
 
+from ..conftest import ICARUS_RTL
 from .test_cli import make_artifact
 from .test_equivalence import episode, play
 
@@ -30,10 +30,7 @@ from evoconn.host.jax_core import JaxCore
 from evoconn.host.rtl import RtlSession, rtl_trace
 from evoconn.host.train_core import LocalRunner, train_core
 
-pytestmark = [
-    pytest.mark.rtl,
-    pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) is not installed"),
-]
+pytestmark = ICARUS_RTL
 
 PENDULUM = Spec(n_neurons=16, obs_dim=3, act_dim=1, substeps=4)
 

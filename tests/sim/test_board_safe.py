@@ -5,7 +5,6 @@ the JAX model bit for bit; an ABORT in the middle of a step leaves nothing behin
 from __future__ import annotations
 
 import re
-import shutil
 
 import numpy as np
 import pytest
@@ -13,16 +12,15 @@ from numpy.testing import assert_array_equal
 
 from evoconn.spec import CycleModel, Spec, Status
 
+from ..conftest import ICARUS_RTL
+
 pytest.importorskip("jax")
 pytest.importorskip("cocotb")
 from evoconn.host.jax_core import JaxCore
 from evoconn.host.rtl import RtlSession
 from evoconn.sim.board_safe import hang_abort_then_episode, hang_observation
 
-pytestmark = [
-    pytest.mark.rtl,
-    pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) is not installed"),
-]
+pytestmark = ICARUS_RTL
 
 SPEC = Spec(n_neurons=16, obs_dim=3, act_dim=2, substeps=4)
 LANES = 4

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-
-import pytest
-
 from evoconn.cli import main
 
-pytestmark = [
-    pytest.mark.rtl,
-    pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) is not installed"),
-]
+from ..conftest import ICARUS_RTL
+
+pytestmark = ICARUS_RTL
 
 SMALL = ["--neurons", "8", "--obs-dim", "2", "--act-dim", "1", "--substeps", "4", "--lanes", "2"]
 

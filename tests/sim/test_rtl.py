@@ -7,18 +7,15 @@ run compares more than 10**5 integers in a few minutes on two cores (bench/resul
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from evoconn.sim.cases import KINDS, expected_compared, make_cases
 from evoconn.sim.verify import verify
 from evoconn.spec import Spec
 
-pytestmark = [
-    pytest.mark.rtl,
-    pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) is not installed"),
-]
+from ..conftest import ICARUS_RTL
+
+pytestmark = ICARUS_RTL
 
 # name: (spec, lanes, cases, steps, state_every, protocol)
 PARAMS = {

@@ -14,7 +14,6 @@ except ``spikes_wrap``, which needs an env step of more than 2**16 - 1 spikes.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -24,10 +23,9 @@ from evoconn.sim.cases import KINDS, expected_compared, make_cases
 from evoconn.sim.verify import verify
 from evoconn.spec import Spec
 
-pytestmark = [
-    pytest.mark.rtl,
-    pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) is not installed"),
-]
+from ..conftest import ICARUS_RTL
+
+pytestmark = ICARUS_RTL
 
 SMALL = Spec(n_neurons=16, obs_dim=3, act_dim=2, substeps=4)
 #: the protocol test needs an env step long enough for its busy checks (as test_rtl's n16-allexc)
