@@ -36,7 +36,9 @@ FIELDS = {
 
 def register(sub, name: str) -> None:
     from evoconn.cli import summary
-    from evoconn.training.config import ENVS, PHYSICS  # no JAX: `evoconn train --help` works on a board
+
+    # no JAX: `evoconn train --help` works on a board
+    from evoconn.training.config import ENVS, HEARTBEAT_TIMEOUT_S, PHYSICS
 
     p = sub.add_parser(name, help=summary(name),
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,7 +82,7 @@ def register(sub, name: str) -> None:
                         "(SLURM, Open MPI, Kubernetes...); options given override them")
     m.add_argument("--heartbeat-timeout", type=count(), metavar="S",
                    help="seconds of silence after which a process counts as dead and the run "
-                        "stops (default 30)")
+                        f"stops (default {HEARTBEAT_TIMEOUT_S})")
     p.set_defaults(func=run_train, preflight=_check_train)
 
 
@@ -210,7 +212,8 @@ def _run_processes(args: argparse.Namespace) -> int:
     import jax
 
     from evoconn.cli import CLIError
-    from evoconn.training.devices import HEARTBEAT_TIMEOUT_S, start_processes
+    from evoconn.training.config import HEARTBEAT_TIMEOUT_S
+    from evoconn.training.devices import start_processes
     from evoconn.training.errors import TrainError
 
     who = "evoconn train"

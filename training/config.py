@@ -13,8 +13,8 @@ from typing import Any
 
 from evoconn.training.errors import ConfigError
 
-__all__ = ["ALGOS", "BACKENDS", "CHECKPOINT", "ENVS", "FAST_ENV", "PHYSICS", "RENAMED", "AlgoRules",
-           "TrainConfig"]
+__all__ = ["ALGOS", "BACKENDS", "CHECKPOINT", "ENVS", "FAST_ENV", "HEARTBEAT_TIMEOUT_S", "PHYSICS", "RENAMED",
+           "AlgoRules", "TrainConfig"]
 
 #: Tasks the Brax runner knows; the fast ones are for quick runs and CI.
 ENVS = ("hopper", "walker2d", "humanoid", "ant", "halfcheetah", "inverted_pendulum",
@@ -26,6 +26,10 @@ FAST_ENV = "inverted_double_pendulum"
 CHECKPOINT = "checkpoint.npz"
 #: config fields renamed since: old name -> new name (old config.json files still load)
 RENAMED = {"backend": "physics"}
+#: a multi-process run (jax.distributed, training/devices.py): seconds without a heartbeat after
+#: which the coordinator declares a process dead and the others fail (``--heartbeat-timeout``);
+#: JAX's default (100 s) is long for a run whose generation takes seconds
+HEARTBEAT_TIMEOUT_S = 30
 
 
 @dataclasses.dataclass(frozen=True)

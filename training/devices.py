@@ -23,11 +23,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from evoconn.training.config import HEARTBEAT_TIMEOUT_S
+
 __all__ = ["Placement", "start_processes"]
 
-#: seconds without a heartbeat after which the coordinator declares a process dead (and the
-#: others fail); JAX's default (100 s) is long for a run whose generation takes seconds
-HEARTBEAT_TIMEOUT_S = 30
 #: seconds a process waits for the others to join (start-up), and at shutdown
 INIT_TIMEOUT_S = 120
 SHUTDOWN_TIMEOUT_S = 30

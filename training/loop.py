@@ -23,7 +23,7 @@ runner. A trainer has::
     state_leaves(state) -> list     # the state as host arrays, in the checkpoint's order
     restore(template, arrays) -> state           # a checkpoint's arrays placed like template
     describe() -> list[str]         # the devices it runs on (config.json's jax_devices)
-    writer -> bool                  # optional (default True): whether this process writes files
+    writer -> bool                  # whether this process writes the files (one process: True)
 
 and :func:`train` sets ``trainer.final_state``. Multi-process training (``jax.distributed``) lives
 in the JAX trainer's :class:`~evoconn.training.devices.Placement`: ``fetch`` and ``state_leaves``
@@ -249,7 +249,7 @@ def train(cfg: TrainConfig, out: str | Path | None, resume: bool = False,
     spec, runner, strategy = trainer.spec, trainer.runner, trainer.strategy
     # several processes (jax.distributed): every one computes the same state and takes part in
     # every gather (trainer.fetch / state_leaves are collectives there); one writes the files
-    writes = out is not None and getattr(trainer, "writer", True)
+    writes = out is not None and trainer.writer
     if out is not None:
         if resume:
             check_resume(out, cfg, spec.hash)
