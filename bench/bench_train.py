@@ -235,6 +235,23 @@ def _progress(label: str, total: int):
     return show
 
 
+def _smooth(r: list[dict], key: str, window: int):
+    """A run's curve ``key`` as its ``window``-generation running mean (the curve itself if shorter)."""
+    import numpy as np
+
+    v = np.array([q[key] for q in r])
+    return np.convolve(v, np.ones(window) / window, mode="valid") if len(v) >= window else v
+
+
+def _reach(r: list[dict], key: str, threshold: float, window: int) -> dict | None:
+    """The row at the end of the first ``window`` generations whose mean of ``key`` reaches
+    ``threshold``, or None."""
+    import numpy as np
+
+    hit = np.nonzero(_smooth(r, key, window) >= threshold)[0]
+    return r[min(len(r) - 1, hit[0] + window - 1)] if len(hit) else None
+
+
 def analyse(runs: dict[str, list[list[dict]]], window: int = 5) -> dict:
     """ES-RSNN's final return (train mean over the last ``window`` generations, mean over seeds),
     and per method the env steps and wall time each seed needs for its own ``window``-generation
@@ -242,8 +259,7 @@ def analyse(runs: dict[str, list[list[dict]]], window: int = 5) -> dict:
     import numpy as np
 
     def smooth(r, key):
-        v = np.array([q[key] for q in r])
-        return np.convolve(v, np.ones(window) / window, mode="valid") if len(v) >= window else v
+        return _smooth(r, key, window)
 
     es = runs["ES-RSNN"]
     es_final = float(np.mean([smooth(r, "train/fitness_mean")[-1] for r in es]))
@@ -255,8 +271,7 @@ def analyse(runs: dict[str, list[list[dict]]], window: int = 5) -> dict:
     for name, rs in runs.items():
         reach = []
         for r in rs:
-            hit = np.nonzero(smooth(r, "train/fitness_mean") >= es_final)[0]
-            q = r[min(len(r) - 1, hit[0] + window - 1)] if len(hit) else None
+            q = _reach(r, "train/fitness_mean", es_final, window)
             reach.append(None if q is None else {"generation": q["generation"],
                                                  "env_steps": q["env_steps"], "wall_time": q["wall_time"]})
         ok = [q for q in reach if q is not None]
@@ -424,8 +439,7 @@ def rescore(res: dict, window: int = 5) -> dict:
     runs = res["runs"]
 
     def smooth(r, key):
-        v = np.array([q[key] for q in r], np.float64)
-        return np.convolve(v, np.ones(window) / window, mode="valid") if len(v) >= window else v
+        return _smooth(r, key, window)
 
     budget = min(r[-1]["env_steps"] for rs in runs.values() for r in rs)
     ec = runs["EC-int"]
@@ -441,11 +455,8 @@ def rescore(res: dict, window: int = 5) -> dict:
         for key, short in (("eval/fitness", "eval"), ("train/fitness_mean", "train")):
             reach = {}
             for t in out["thresholds"]:
-                per = []
-                for r in rs:
-                    hit = np.nonzero(smooth(r, key) >= t)[0]
-                    per.append(None if not len(hit) else r[min(len(r) - 1, hit[0] + window - 1)]["env_steps"])
-                reach[str(t)] = per
+                rows = [_reach(r, key, t, window) for r in rs]
+                reach[str(t)] = [None if q is None else q["env_steps"] for q in rows]
             m[f"steps_to_{short}"] = reach
         auc = []
         for r in rs:
