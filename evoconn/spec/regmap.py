@@ -162,7 +162,6 @@ class RegisterMap:
             addr = (addr + span - 1) // span * span
             self.windows[name] = Window(name, addr, depth, width, acc, signed, doc, stride)
             addr += span
-        self._at = {r.offset: r for r in self.registers.values()}  # offset -> register, for decode
         #: Bytes of address space the core decodes (a power of two).
         self.size = 1 << (addr - 1).bit_length()
 
@@ -191,16 +190,13 @@ class RegisterMap:
         return self.windows[name]
 
     def decode(self, addr: int) -> tuple[Register | Window, int] | None:
-        """``(register or window, word index)`` for a byte address, or ``None`` if unmapped."""
-        if addr % 4:
-            return None
-        r = self._at.get(addr)
-        if r is not None:
-            return r, 0
-        for w in self.windows.values():
-            if w.offset <= addr < w.offset + w.size:
-                return w, (addr - w.offset) // 4
-        return None
+        """``(register or window, word index)`` for a byte address, or ``None`` if unmapped: the
+        protocol's one decode (:func:`evoconn.spec.protocol.region_at`, which the RTL's decoder
+        and the core model use too)."""
+        from evoconn.spec.protocol import region_at  # the protocol is built on this module
+
+        hit = region_at(self, addr)
+        return None if hit is None else (hit[0].target, hit[1])
 
     def table(self) -> list[dict[str, Any]]:
         """The map as rows (for docs, the RTL and tests)."""
