@@ -7,7 +7,7 @@ child. This script only stages the tree the way ``pip install`` lays it out (``h
 are the modules the tests import, then runs mutmut there and writes the score per module.
 
     python bench/mutation.py                 # every group of bench/mutation.toml, every mutant
-    python bench/mutation.py --group hub 'evoconn.spec.x_decay*' 'evoconn.spec.x_gain*'   # a subset
+    python bench/mutation.py --group spec_arith 'evoconn.spec.arith.x_decay*'   # a subset
     python bench/mutation.py --report-only   # rewrite the report from the last runs
 
 The staged trees are ``build/mutation/<group>`` (ignored by git). The report goes to
