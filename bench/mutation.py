@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "bench" / "mutation.toml"
 STAGES = ROOT / "build" / "mutation"
 REPORT = ROOT / "bench" / "results" / "mutation.md"
+EQUIVALENT = ROOT / "bench" / "mutation_equivalent"
 MUTMUT = Path(sys.executable).with_name("mutmut")
 
 
@@ -95,7 +96,7 @@ def stage(cfg: dict, name: str) -> Path:
     return STAGE
 
 
-def results() -> dict[str, collections.Counter]:
+def results() -> tuple[dict[str, collections.Counter], dict[str, list[str]]]:
     """Status counts per module, and the surviving mutants' names, from mutmut's meta files."""
     per: dict[str, collections.Counter] = {}
     survivors: dict[str, list[str]] = {}
@@ -108,26 +109,72 @@ def results() -> dict[str, collections.Counter]:
     return per, survivors
 
 
+def equivalents(folder: Path = EQUIVALENT) -> dict[str, str]:
+    """Mutant name -> why it is equivalent, from every ``bench/mutation_equivalent/<group>.toml``.
+
+    Each file maps mutmut's full mutant names to the reason no input the contract admits tells the
+    mutant from the code; an empty reason is refused, so that no survivor is waved through unread.
+    """
+    out: dict[str, str] = {}
+    for f in sorted(folder.glob("*.toml")):
+        for name, why in tomllib.loads(f.read_text()).items():
+            if not isinstance(why, str) or not why.strip():
+                raise SystemExit(f"error: {f.name}: {name!r} is listed as equivalent without a reason")
+            if name in out:
+                raise SystemExit(f"error: {f.name}: {name!r} is listed twice in {folder}")
+            out[name] = why
+    return out
+
+
+def module_of(mutant: str) -> str:
+    """``evoconn.spec.arith.x_sat__mutmut_21`` -> ``evoconn/spec/arith.py`` (mutmut's naming)."""
+    return "/".join(mutant.split(".")[:-1]) + ".py"
+
+
+def score_rows(per: dict[str, collections.Counter], survivors: dict[str, list[str]],
+               equiv: dict[str, str]) -> tuple[list[dict], list[str]]:
+    """One row per module (equivalent survivors taken out of the denominator), and the problems:
+    names listed as equivalent that a test kills or that no run holds (stale entries)."""
+    rows, problems = [], []
+    surviving = {n for names in survivors.values() for n in names}
+    for mod, c in per.items():
+        killed = c["killed"] + c["timeout"] + c["segfault"]
+        eq = sum(1 for n in survivors.get(mod, []) if n in equiv)
+        left = c["survived"] + c["no tests"] - eq
+        denom = killed + left
+        rows.append(dict(module=mod, mutants=sum(c.values()), ran=sum(v for k, v in c.items() if k != "not checked"),
+                         killed=c["killed"], timeout=c["timeout"] + c["segfault"], survived=c["survived"],
+                         no_tests=c["no tests"], equivalent=eq, left=left,
+                         score=100 * killed / denom if denom else None))
+    for name in sorted(equiv):
+        if name not in surviving and module_of(name) in per:
+            problems.append(f"`{name}` is listed as equivalent but no run left it surviving (killed, or renamed)")
+    return rows, problems
+
+
 def write_report(cmd: str, load: str, wall: float | None) -> None:
     per, survivors = results()
+    equiv = equivalents()
+    rows, problems = score_rows(per, survivors, equiv)
     out = ["# Mutation testing: the fast tiers against the contract modules", "",
            f"Command: `{cmd}` (mutmut {_mutmut_version()}, config `bench/mutation.toml`).  ",
            f"Machine load: {load}." + (f" Wall time {wall / 60:.1f} min." if wall else ""), "",
-           "Score = killed / (killed + survived + no tests), over the mutants that ran; 'no tests' are",
-           "mutants in code that no oracle test reaches (they count as surviving). Timeouts and crashes count",
-           "as killed; mutants not checked (a subset run) are left out.",
-           "", "| module | mutants | ran | killed | timeout | survived | no tests | score |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for mod, c in per.items():
-        ran = sum(v for k, v in c.items() if k != "not checked")
-        killed = c["killed"] + c["timeout"] + c["segfault"]
-        denom = killed + c["survived"] + c["no tests"]
-        score = f"{100 * killed / denom:.1f} %" if denom else "-"
-        out.append(f"| `{mod}` | {sum(c.values())} | {ran} | {c['killed']} | {c['timeout']} | {c['survived']} | "
-                   f"{c['no tests']} | {score} |")
-    out += ["", "## Surviving mutants", "",
+           "Score = killed / (killed + survived + no tests - equivalent), over the mutants that ran; 'no tests'",
+           "are mutants in code that no oracle test reaches (they count as surviving); 'equivalent' are",
+           "survivors listed with their reason in `bench/mutation_equivalent/<group>.toml`. Timeouts and",
+           "crashes count as killed; mutants not checked (a subset run) are left out.",
+           "", "| module | mutants | ran | killed | timeout | survived | no tests | equivalent | left | score |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        score = f"{r['score']:.1f} %" if r["score"] is not None else "-"
+        out.append(f"| `{r['module']}` | {r['mutants']} | {r['ran']} | {r['killed']} | {r['timeout']} | "
+                   f"{r['survived']} | {r['no_tests']} | {r['equivalent']} | {r['left']} | {score} |")
+    if problems:
+        out += ["", "Stale entries of bench/mutation_equivalent:", ""] + [f"- {p}" for p in problems]
+    out += ["", "## Surviving mutants not listed as equivalent", "",
             "Listed by mutmut name (`mutmut show NAME` in build/mutation/<group> prints the diff).", ""]
     for mod, names in survivors.items():
+        names = [n for n in names if n not in equiv]
         if names:
             out.append(f"- `{mod}` ({len(names)}): " + ", ".join(f"`{n.split('.')[-1]}`" for n in names))
     table = "\n".join(out) + "\n"
