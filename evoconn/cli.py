@@ -93,4 +93,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m evoconn.cli` runs this file as __main__, a second copy of the module: the
+    # subcommands raise evoconn.cli.CLIError, so run the imported module's main, which catches it.
+    from evoconn.cli import main as _main
+
+    sys.exit(_main())

@@ -36,6 +36,14 @@ def test_console_script_runs_as_a_module():
     assert res.returncode == 0 and "spec" in res.stdout
 
 
+def test_a_user_error_raised_by_a_subcommand_is_one_line_under_python_m():
+    """`python -m evoconn.cli` runs the file as __main__, a second copy of the module; an error the
+    subcommand raises (evoconn.cli.CLIError) must still be caught: one line, exit code 2."""
+    res = subprocess.run([sys.executable, "-m", "evoconn.cli", "train", "--config", "hopper-quick"],
+                         capture_output=True, text=True)
+    assert (res.returncode, res.stderr) == (2, "evoconn train: error: --out is required (or --resume RUN)\n")
+
+
 def test_each_command_help_is_the_hub_table_line():
     """The one-line help is written once (COMMANDS); each area's register() uses it."""
     from evoconn.cli import COMMANDS, build_parser
