@@ -6,12 +6,13 @@ states (bench/results/mutation.md lists the mutant each one kills). numpy only, 
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 
-from evoconn.spec import Spec, SpecError
+from evoconn.spec import Spec, SpecError, State
 from evoconn.spec.sizes import _clog2
 
 # Built inside each test (a spec that cannot be built fails that test, not the module's collection):
@@ -346,3 +347,28 @@ def test_windows_are_aligned_to_their_span_in_order_after_the_registers(n, d, a)
         addr += span
     assert rmap.size == _pow2_at_least(addr)
     assert rmap.addr_width == rmap.size.bit_length() - 1
+
+
+@pytest.mark.parametrize("sizes", SIZES.values(), ids=SIZES.keys())
+def test_from_dict_takes_the_json_form_and_partial_dicts(sizes):
+    spec = Spec(**sizes)
+    assert Spec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec  # leaks as JSON lists
+    assert Spec.from_dict(dict(sizes)) == spec  # the fields left out take their defaults
+    assert Spec.from_dict({}) == Spec()
+    assert Spec.from_dict({"syn_leak": [3, 7]}) == Spec(syn_leak=(3, 7))
+
+
+@pytest.mark.parametrize("sizes", SIZES.values(), ids=SIZES.keys())
+def test_state_as_arrays_holds_the_state_in_its_word_types(sizes):
+    """`State.as_arrays`: v, isyn, rate as int32 (state_width and rate_width are at most 32 bits),
+    spike as int8 (as numpy_env_step's spike), the values the lists hold, extremes included."""
+    spec = Spec(**sizes)
+    n = spec.n_neurons
+    (slo, shi), (rlo, rhi) = spec.state_limits(), spec.rate_limits()
+    st = State(v=[slo, shi] + [0] * (n - 2), isyn=[shi, -1] + [slo] * (n - 2),
+               rate=[rlo, rhi] + [1] * (n - 2), spike=[1, 0] * (n // 2))
+    got = st.as_arrays()
+    assert list(got) == ["v", "isyn", "rate", "spike"]
+    for k, dtype in (("v", np.int32), ("isyn", np.int32), ("rate", np.int32), ("spike", np.int8)):
+        assert got[k].dtype == dtype, k
+        assert got[k].tolist() == getattr(st, k), k
