@@ -372,3 +372,59 @@ def test_state_as_arrays_holds_the_state_in_its_word_types(sizes):
     for k, dtype in (("v", np.int32), ("isyn", np.int32), ("rate", np.int32), ("spike", np.int8)):
         assert got[k].dtype == dtype, k
         assert got[k].tolist() == getattr(st, k), k
+
+
+@pytest.mark.parametrize("width,leak", [(32, (1, 16)), (18, (1, 16)), (32, (4, 5))])
+def test_numpy_env_step_takes_state_of_any_integer_type_without_overflow(width, leak):
+    """numpy_env_step computes in int64 whatever integer type the state arrives in (int32, as
+    `State.as_arrays` gives it, included): the leak's shift `x << (b - a)` of a full-width
+    I_syn does not fit 32 bits."""
+    from evoconn.spec import numpy_env_step
+
+    spec = Spec(n_neurons=16, obs_dim=3, act_dim=2, substeps=4, state_width=width, syn_leak=leak)
+    rng = np.random.default_rng(width + leak[0])
+    b, n = 3, spec.n_neurons
+    masks = {"mask_in": rng.random((b, 2 * spec.obs_dim, n)) < 0.5, "mask_h": rng.random((b, n, n)) < 0.3,
+             "mask_out": rng.random((b, n, spec.act_dim)) < 0.5}
+    lo, hi = spec.state_limits()
+    rlo, rhi = spec.rate_limits()
+    state = {"v": rng.integers(lo, spec.threshold, (b, n)), "isyn": rng.choice([lo, hi, hi - 1, 0], (b, n)),
+             "rate": rng.integers(rlo, rhi + 1, (b, n)), "spike": rng.integers(0, 2, (b, n))}
+    olo, ohi = spec.obs_limits()
+    xq = rng.integers(olo, ohi + 1, (b, spec.obs_dim))
+    want = numpy_env_step(spec, masks, {k: a.astype(np.int64) for k, a in state.items()}, xq.astype(np.int64))
+    narrow = {"v": np.int32, "isyn": np.int32, "rate": np.int32, "spike": np.int8}
+    got = numpy_env_step(spec, masks, {k: a.astype(narrow[k]) for k, a in state.items()}, xq.astype(np.int32))
+    for k in ("v", "isyn", "rate", "spike"):
+        np.testing.assert_array_equal(got[0][k], want[0][k], err_msg=k)
+        assert got[0][k].dtype == want[0][k].dtype, k
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[2], want[2])
+
+
+def test_numpy_env_step_takes_nonnegative_state_and_inputs_as_uint64():
+    """Unsigned arrays are integer arrays too: a state and an observation with no negative entry,
+    given as uint64, step exactly as their int64 copies (numpy would mix uint64 with int64 into
+    float64; the model's int64 casts keep every value an exact integer)."""
+    from evoconn.spec import numpy_env_step
+
+    spec = Spec(n_neurons=16, obs_dim=3, act_dim=2, substeps=4)
+    rng = np.random.default_rng(7)
+    b, n = 3, spec.n_neurons
+    masks = {"mask_in": rng.random((b, 2 * spec.obs_dim, n)) < 0.5, "mask_h": rng.random((b, n, n)) < 0.3,
+             "mask_out": rng.random((b, n, spec.act_dim)) < 0.5}
+    state = {"v": rng.integers(0, spec.threshold, (b, n)), "isyn": rng.integers(0, spec.state_limits()[1], (b, n)),
+             "rate": rng.integers(0, spec.rate_limits()[1], (b, n)), "spike": rng.integers(0, 2, (b, n))}
+    xq = rng.integers(0, spec.obs_limits()[1], (b, spec.obs_dim))
+    want = numpy_env_step(spec, masks, state, xq)
+    for k in state:  # each input alone as uint64, the rest int64
+        got = numpy_env_step(spec, masks, state | {k: state[k].astype(np.uint64)}, xq)
+        for f in ("v", "isyn", "rate", "spike"):
+            np.testing.assert_array_equal(got[0][f], want[0][f], err_msg=f"{k}: {f}")
+            assert got[0][f].dtype == want[0][f].dtype, (k, f)
+        np.testing.assert_array_equal(got[1], want[1], err_msg=k)
+    got = numpy_env_step(spec, masks, state, xq.astype(np.uint64))
+    np.testing.assert_array_equal(got[1], want[1])
+    assert got[1].dtype == want[1].dtype == np.int64
+    for f in ("v", "isyn", "rate", "spike"):
+        np.testing.assert_array_equal(got[0][f], want[0][f], err_msg=f"xq: {f}")
