@@ -428,3 +428,57 @@ def test_numpy_env_step_takes_nonnegative_state_and_inputs_as_uint64():
     assert got[1].dtype == want[1].dtype == np.int64
     for f in ("v", "isyn", "rate", "spike"):
         np.testing.assert_array_equal(got[0][f], want[0][f], err_msg=f"xq: {f}")
+
+
+# jax.random.split's keys (JAX 0.10.2, jax_threefry_partitionable, its default), as raw uint32 words
+SPLIT_KEYS = [
+    ([0, 0], 2, [[1797259609, 2579123966], [928981903, 3453687069]]),
+    ([0, 42], 3, [[1832780943, 270669613], [64467757, 2916123636], [2465931498, 255383827]]),
+    ([0xDEADBEEF, 0x12345678], 5, [[3900269855, 3314918129], [1325154248, 2230975748], [1861767586, 394638339],
+                                   [3559227592, 2913848818], [1963549165, 3543199380]]),
+]
+
+
+@pytest.mark.parametrize("key,num,expect", SPLIT_KEYS)
+def test_split_gives_the_keys_of_jax_random_split(key, num, expect):
+    from evoconn.spec import prng
+
+    got = prng.split(np.array(key, np.uint32), num)
+    assert got.dtype == np.uint32 and got.shape == (num, 2)
+    assert got.tolist() == expect
+    assert prng.split(key, num).tolist() == expect  # a list of ints is a key too
+    assert prng.split(np.array(key, np.uint32)).tolist() == expect[:2]  # num defaults to 2
+
+
+@pytest.mark.parametrize("sizes", SIZES.values(), ids=SIZES.keys())
+def test_regions_are_the_registers_as_one_word_then_the_windows_in_their_spans(sizes):
+    """`protocol.regions`, the list the RTL's decoder builds its comparators from: every register
+    one word in a span of 4 bytes, then every window, its depth in words inside its span."""
+    from evoconn.spec.protocol import Region, regions
+
+    rmap = Spec(**sizes).register_map(8)
+    expect = tuple([Region(r, r.offset, 1, 4) for r in rmap.registers.values()]
+                   + [Region(w, w.offset, w.depth, w.span) for w in rmap.windows.values()])
+    assert regions(rmap) == expect
+    assert [r.name for r in regions(rmap)] == [*rmap.registers, *rmap.windows]
+
+
+@pytest.mark.parametrize("sizes", SIZES.values(), ids=SIZES.keys())
+def test_mask_rows_are_bool_rows_whatever_the_masks_type(sizes):
+    """`mask_rows` on 0/1 integer masks (or any nonzero for a set bit) gives the bool rows, mask_out
+    transposed, as it does on bool masks."""
+    from evoconn.spec.packing import mask_rows
+
+    spec = Spec(**sizes)
+    rng = np.random.default_rng(3)
+    n, d2, a = spec.n_neurons, 2 * spec.obs_dim, spec.act_dim
+    bools = {"mask_in": rng.random((d2, n)) < 0.5, "mask_h": rng.random((n, n)) < 0.5,
+             "mask_out": rng.random((n, a)) < 0.5}
+    for masks in (bools, {k: m.astype(np.int64) * 3 for k, m in bools.items()},
+                  {k: m.astype(np.uint8) for k, m in bools.items()}):
+        got = mask_rows(spec, masks)
+        assert list(got) == ["mask_in", "mask_h", "mask_out"]
+        for k, want in (("mask_in", bools["mask_in"]), ("mask_h", bools["mask_h"]),
+                        ("mask_out", bools["mask_out"].T)):
+            assert got[k].dtype == np.bool_, k
+            np.testing.assert_array_equal(got[k], want, err_msg=k)
