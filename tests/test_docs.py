@@ -49,3 +49,22 @@ def test_leak_constants_in_the_doc_match_the_spec():
     assert f"α_m = α_out = 1 − 2^−{a} − 2^−{b}" in text
     assert s.mem_leak == s.out_leak
     assert re.search(rf"ID = `0x{CORE_ID:08X}`", text)
+
+
+def test_register_map_table_matches_the_register_map():
+    """docs/spec.md's register table is the default map's `RegisterMap.table()`, doc strings included
+    (they are what `evoconn spec` prints; the pinned contract leaves them out so that they can be
+    reworded without a version bump, and this keeps the docs' copy the code's)."""
+    text = (ROOT / "docs" / "spec.md").read_text()
+    lines = text.splitlines()
+    i = lines.index("| offset | name | access | width | words | doc |")
+    got = []
+    for line in lines[i + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+        got.append(cells)
+    expect = [[f"0x{r['offset']:05X}", r["name"], r["access"], str(r["width"]),
+               str(1 if r["kind"] == "register" else r["depth"]), r["doc"]]
+              for r in Spec().register_map(16).table()]
+    assert got == expect

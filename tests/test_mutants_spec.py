@@ -6,12 +6,13 @@ states (bench/results/mutation.md lists the mutant each one kills). numpy only, 
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 
-from evoconn.spec import Spec, SpecError
+from evoconn.spec import Spec, SpecError, State
 from evoconn.spec.sizes import _clog2
 
 # Built inside each test (a spec that cannot be built fails that test, not the module's collection):
@@ -346,3 +347,138 @@ def test_windows_are_aligned_to_their_span_in_order_after_the_registers(n, d, a)
         addr += span
     assert rmap.size == _pow2_at_least(addr)
     assert rmap.addr_width == rmap.size.bit_length() - 1
+
+
+@pytest.mark.parametrize("sizes", SIZES.values(), ids=SIZES.keys())
+def test_from_dict_takes_the_json_form_and_partial_dicts(sizes):
+    spec = Spec(**sizes)
+    assert Spec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec  # leaks as JSON lists
+    assert Spec.from_dict(dict(sizes)) == spec  # the fields left out take their defaults
+    assert Spec.from_dict({}) == Spec()
+    assert Spec.from_dict({"syn_leak": [3, 7]}) == Spec(syn_leak=(3, 7))
+
+
+@pytest.mark.parametrize("sizes", SIZES.values(), ids=SIZES.keys())
+def test_state_as_arrays_holds_the_state_in_its_word_types(sizes):
+    """`State.as_arrays`: v, isyn, rate as int32 (state_width and rate_width are at most 32 bits),
+    spike as int8 (as numpy_env_step's spike), the values the lists hold, extremes included."""
+    spec = Spec(**sizes)
+    n = spec.n_neurons
+    (slo, shi), (rlo, rhi) = spec.state_limits(), spec.rate_limits()
+    st = State(v=[slo, shi] + [0] * (n - 2), isyn=[shi, -1] + [slo] * (n - 2),
+               rate=[rlo, rhi] + [1] * (n - 2), spike=[1, 0] * (n // 2))
+    got = st.as_arrays()
+    assert list(got) == ["v", "isyn", "rate", "spike"]
+    for k, dtype in (("v", np.int32), ("isyn", np.int32), ("rate", np.int32), ("spike", np.int8)):
+        assert got[k].dtype == dtype, k
+        assert got[k].tolist() == getattr(st, k), k
+
+
+@pytest.mark.parametrize("width,leak", [(32, (1, 16)), (18, (1, 16)), (32, (4, 5))])
+def test_numpy_env_step_takes_state_of_any_integer_type_without_overflow(width, leak):
+    """numpy_env_step computes in int64 whatever integer type the state arrives in (int32, as
+    `State.as_arrays` gives it, included): the leak's shift `x << (b - a)` of a full-width
+    I_syn does not fit 32 bits."""
+    from evoconn.spec import numpy_env_step
+
+    spec = Spec(n_neurons=16, obs_dim=3, act_dim=2, substeps=4, state_width=width, syn_leak=leak)
+    rng = np.random.default_rng(width + leak[0])
+    b, n = 3, spec.n_neurons
+    masks = {"mask_in": rng.random((b, 2 * spec.obs_dim, n)) < 0.5, "mask_h": rng.random((b, n, n)) < 0.3,
+             "mask_out": rng.random((b, n, spec.act_dim)) < 0.5}
+    lo, hi = spec.state_limits()
+    rlo, rhi = spec.rate_limits()
+    state = {"v": rng.integers(lo, spec.threshold, (b, n)), "isyn": rng.choice([lo, hi, hi - 1, 0], (b, n)),
+             "rate": rng.integers(rlo, rhi + 1, (b, n)), "spike": rng.integers(0, 2, (b, n))}
+    olo, ohi = spec.obs_limits()
+    xq = rng.integers(olo, ohi + 1, (b, spec.obs_dim))
+    want = numpy_env_step(spec, masks, {k: a.astype(np.int64) for k, a in state.items()}, xq.astype(np.int64))
+    narrow = {"v": np.int32, "isyn": np.int32, "rate": np.int32, "spike": np.int8}
+    got = numpy_env_step(spec, masks, {k: a.astype(narrow[k]) for k, a in state.items()}, xq.astype(np.int32))
+    for k in ("v", "isyn", "rate", "spike"):
+        np.testing.assert_array_equal(got[0][k], want[0][k], err_msg=k)
+        assert got[0][k].dtype == want[0][k].dtype, k
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[2], want[2])
+
+
+def test_numpy_env_step_takes_nonnegative_state_and_inputs_as_uint64():
+    """Unsigned arrays are integer arrays too: a state and an observation with no negative entry,
+    given as uint64, step exactly as their int64 copies (numpy would mix uint64 with int64 into
+    float64; the model's int64 casts keep every value an exact integer)."""
+    from evoconn.spec import numpy_env_step
+
+    spec = Spec(n_neurons=16, obs_dim=3, act_dim=2, substeps=4)
+    rng = np.random.default_rng(7)
+    b, n = 3, spec.n_neurons
+    masks = {"mask_in": rng.random((b, 2 * spec.obs_dim, n)) < 0.5, "mask_h": rng.random((b, n, n)) < 0.3,
+             "mask_out": rng.random((b, n, spec.act_dim)) < 0.5}
+    state = {"v": rng.integers(0, spec.threshold, (b, n)), "isyn": rng.integers(0, spec.state_limits()[1], (b, n)),
+             "rate": rng.integers(0, spec.rate_limits()[1], (b, n)), "spike": rng.integers(0, 2, (b, n))}
+    xq = rng.integers(0, spec.obs_limits()[1], (b, spec.obs_dim))
+    want = numpy_env_step(spec, masks, state, xq)
+    for k in state:  # each input alone as uint64, the rest int64
+        got = numpy_env_step(spec, masks, state | {k: state[k].astype(np.uint64)}, xq)
+        for f in ("v", "isyn", "rate", "spike"):
+            np.testing.assert_array_equal(got[0][f], want[0][f], err_msg=f"{k}: {f}")
+            assert got[0][f].dtype == want[0][f].dtype, (k, f)
+        np.testing.assert_array_equal(got[1], want[1], err_msg=k)
+    got = numpy_env_step(spec, masks, state, xq.astype(np.uint64))
+    np.testing.assert_array_equal(got[1], want[1])
+    assert got[1].dtype == want[1].dtype == np.int64
+    for f in ("v", "isyn", "rate", "spike"):
+        np.testing.assert_array_equal(got[0][f], want[0][f], err_msg=f"xq: {f}")
+
+
+# jax.random.split's keys (JAX 0.10.2, jax_threefry_partitionable, its default), as raw uint32 words
+SPLIT_KEYS = [
+    ([0, 0], 2, [[1797259609, 2579123966], [928981903, 3453687069]]),
+    ([0, 42], 3, [[1832780943, 270669613], [64467757, 2916123636], [2465931498, 255383827]]),
+    ([0xDEADBEEF, 0x12345678], 5, [[3900269855, 3314918129], [1325154248, 2230975748], [1861767586, 394638339],
+                                   [3559227592, 2913848818], [1963549165, 3543199380]]),
+]
+
+
+@pytest.mark.parametrize("key,num,expect", SPLIT_KEYS)
+def test_split_gives_the_keys_of_jax_random_split(key, num, expect):
+    from evoconn.spec import prng
+
+    got = prng.split(np.array(key, np.uint32), num)
+    assert got.dtype == np.uint32 and got.shape == (num, 2)
+    assert got.tolist() == expect
+    assert prng.split(key, num).tolist() == expect  # a list of ints is a key too
+    assert prng.split(np.array(key, np.uint32)).tolist() == expect[:2]  # num defaults to 2
+
+
+@pytest.mark.parametrize("sizes", SIZES.values(), ids=SIZES.keys())
+def test_regions_are_the_registers_as_one_word_then_the_windows_in_their_spans(sizes):
+    """`protocol.regions`, the list the RTL's decoder builds its comparators from: every register
+    one word in a span of 4 bytes, then every window, its depth in words inside its span."""
+    from evoconn.spec.protocol import Region, regions
+
+    rmap = Spec(**sizes).register_map(8)
+    expect = tuple([Region(r, r.offset, 1, 4) for r in rmap.registers.values()]
+                   + [Region(w, w.offset, w.depth, w.span) for w in rmap.windows.values()])
+    assert regions(rmap) == expect
+    assert [r.name for r in regions(rmap)] == [*rmap.registers, *rmap.windows]
+
+
+@pytest.mark.parametrize("sizes", SIZES.values(), ids=SIZES.keys())
+def test_mask_rows_are_bool_rows_whatever_the_masks_type(sizes):
+    """`mask_rows` on 0/1 integer masks (or any nonzero for a set bit) gives the bool rows, mask_out
+    transposed, as it does on bool masks."""
+    from evoconn.spec.packing import mask_rows
+
+    spec = Spec(**sizes)
+    rng = np.random.default_rng(3)
+    n, d2, a = spec.n_neurons, 2 * spec.obs_dim, spec.act_dim
+    bools = {"mask_in": rng.random((d2, n)) < 0.5, "mask_h": rng.random((n, n)) < 0.5,
+             "mask_out": rng.random((n, a)) < 0.5}
+    for masks in (bools, {k: m.astype(np.int64) * 3 for k, m in bools.items()},
+                  {k: m.astype(np.uint8) for k, m in bools.items()}):
+        got = mask_rows(spec, masks)
+        assert list(got) == ["mask_in", "mask_h", "mask_out"]
+        for k, want in (("mask_in", bools["mask_in"]), ("mask_h", bools["mask_h"]),
+                        ("mask_out", bools["mask_out"].T)):
+            assert got[k].dtype == np.bool_, k
+            np.testing.assert_array_equal(got[k], want, err_msg=k)

@@ -261,11 +261,7 @@ class Spec:
         unknown = set(d) - fields
         if unknown:
             raise SpecError(f"unknown spec fields: {sorted(unknown)}")
-        kw = dict(d)
-        for name in ("syn_leak", "mem_leak", "out_leak"):
-            if name in kw:
-                kw[name] = tuple(kw[name])
-        return cls(**kw)
+        return cls(**d)  # __post_init__ turns the leaks' JSON lists into tuples
 
     def canonical_json(self) -> str:
         """The canonical serialization the hash is taken over (sorted keys, no spaces)."""
