@@ -469,3 +469,20 @@ def test_module_exports():
     assert busmod.FakeBus is busmod.CoreModel
     assert set(busmod.__all__) == {"CoreModel", "FakeBus", "MMIOBus", "RecordingBus", "ReplayBus",
                                    "ReplayMismatch", "default_lanes"}
+
+
+def test_block_words_of_any_numeric_dtype_are_recorded_as_32_bit_words(tmp_path):
+    """As FakeBus and MMIOBus take them (cast to integer words): float and unsigned arrays too."""
+    path = tmp_path / "bus.jsonl"
+    blocks = [np.array([1.0, 2.0, 4294967295.0]), np.array([2**40 + 3, 5], np.uint64),
+              np.array([True, False]), [-1, 2]]
+    with RecordingBus(Scripted(), path) as rec:
+        for b in blocks:
+            rec.write_block(0x40, b)
+    want = [[1, 2, 0xFFFFFFFF], [3, 5], [1, 0], [0xFFFFFFFF, 2]]
+    replay = ReplayBus(path)
+    assert [r["words"] for r in replay.log] == want
+    assert all(type(w) is int for r in replay.log for w in r["words"])
+    for b in blocks:
+        replay.write_block(0x40, b)
+    replay.done()
