@@ -234,11 +234,23 @@ class MMIOBus:
     def write(self, addr: int, value: int) -> None:
         self.mmio.write(addr, int(value) & 0xFFFFFFFF)
 
-    def read_block(self, addr: int, n: int) -> np.ndarray:
+    def _words(self, addr: int, n: int, op: str) -> slice:
+        """The slice of ``array`` for ``n`` words at byte offset ``addr``, refused the way
+        ``pynq.MMIO.read``/``write`` refuse one word (negative, unaligned), and past the mapping's
+        end (a numpy slice would silently read fewer words there)."""
+        if addr < 0:
+            raise ValueError("Offset cannot be negative.")
+        if addr % 4:
+            raise MemoryError(f"Unaligned {op}: offset must be multiple of 4.")
         i = addr >> 2
-        return np.array(self.array[i:i + n], dtype=np.uint32)
+        if i + n > len(self.array):
+            raise MemoryError(f"block {op} of {n} words at 0x{addr:x} runs past the {4 * len(self.array)}-byte "
+                              "mapping (map spec.register_map(lanes).size bytes: MMIOBus(length=...))")
+        return slice(i, i + n)
+
+    def read_block(self, addr: int, n: int) -> np.ndarray:
+        return np.array(self.array[self._words(addr, n, "read")], dtype=np.uint32)
 
     def write_block(self, addr: int, words: np.ndarray) -> None:
-        i = addr >> 2
         words = np.ascontiguousarray(words, dtype=np.uint32)
-        self.array[i:i + words.size] = words
+        self.array[self._words(addr, words.size, "write")] = words

@@ -410,8 +410,20 @@ def test_mmiobus_blocks_are_slices_of_the_mapping(pynq):
     got[:] = 0  # a copy, not a view of the registers
     assert m.array[-3:].tolist() == [10, 12, 11]
     assert m.calls == []
-    with pytest.raises(ValueError):  # past the end of the mapping: numpy refuses the copy
+    # refused like pynq refuses one word (negative, unaligned), and past the mapping's end, where a
+    # numpy slice would read fewer words and a write would fail inside numpy
+    end = f"runs past the {size}-byte mapping"
+    with pytest.raises(MemoryError, match=f"^block write of 2 words at 0x{size - 4:x} {end}"):
         bus.write_block(size - 4, np.array([1, 2], np.uint32))
+    with pytest.raises(MemoryError, match=f"^block read of 4 words at 0x{size - 12:x} {end}"):
+        bus.read_block(size - 12, 4)
+    with pytest.raises(MemoryError, match="^Unaligned read: offset must be multiple of 4.$"):
+        bus.read_block(66, 1)
+    with pytest.raises(MemoryError, match="^Unaligned write: offset must be multiple of 4.$"):
+        bus.write_block(2, np.array([1], np.uint32))
+    with pytest.raises(ValueError, match="^Offset cannot be negative.$"):
+        bus.read_block(-4, 1)
+    np.testing.assert_array_equal(m.array, want)  # nothing refused was written
 
 
 def test_register_core_over_mmiobus_equals_the_oracle(pynq):
