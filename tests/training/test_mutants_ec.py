@@ -507,3 +507,29 @@ def test_strategy_create_and_its_methods():
 def test_strategy_refuses_a_population_below_two(popsize):
     with pytest.raises(ValueError, match="^" + re.escape(f"EC needs a population of at least 2, got {popsize}") + "$"):
         ecn.ECStrategy.create({"a": (2,)}, popsize)
+
+
+def test_tell_from_keys_regenerates_the_masks_with_the_states_bits():
+    """With 2 bits ρ = 0.3 samples with probability rint(1.2) / 4 = 1/4, not 0.3: the masks tell
+    regenerates from keys are the ones ask drew (the state's bits), whatever the default."""
+    p = ecn.ECParams(init_prob=0.3, rho_bits=2)
+    s = ecn.init(p, {"a": (6, 5)})
+    keys = prng.member_keys(prng.seed_key(21), 16)
+    masks = ecn.ask(s, prng.seed_key(21), 16)
+    assert not np.array_equal(masks["a"], prng.sample_masks(s.rho, keys)["a"])  # 12 bits differ
+    fit = np.arange(16.0)
+    a, ma = ecn.tell(p, s, keys, fit)
+    rho, mu, nu, metrics = ref_tell(p, s, masks, fit)
+    _assert_state(a, rho, mu, nu)
+    assert ma == metrics and a.rho_bits == 2
+
+
+def test_ordered_sum_pads_to_the_smallest_power_of_two():
+    """IEEE: -0.0 + -0.0 = -0.0 but -0.0 + 0.0 = 0.0, so the sign of a zero sum tells how many
+    zeros were padded: none for n a power of two (n = 1 included), up to the next one otherwise."""
+    for n in (1, 2, 4, 8):
+        s = ecn.ordered_sum(np, np.full((n, 2), -0.0))
+        assert s.tolist() == [0.0, 0.0] and np.all(np.signbit(s)), n
+    for n in (3, 5, 6, 7):
+        s = ecn.ordered_sum(np, np.full((n, 2), -0.0))
+        assert s.tolist() == [0.0, 0.0] and not np.any(np.signbit(s)), n
