@@ -317,3 +317,24 @@ def test_es_tell_refuses_an_odd_population():
 def test_es_norm_is_the_global_l2_norm():
     tree = {"a": jnp.asarray([3.0, 0.0]), "b": jnp.asarray([[4.0], [12.0]])}
     assert float(es._norm(tree)) == 13.0
+
+
+def test_member_keys_take_a_key_of_any_integer_dtype():
+    """A raw key given as other integers (int64, int32) is read as its uint32 words, as prng reads it."""
+    for key in (np.array([3, 2 ** 31 + 5], np.int64), np.array([1, 2], np.uint32), jnp.asarray([4, 9], jnp.int32)):
+        want = prng.member_keys(np.asarray(key).astype(np.uint32), 3)
+        np.testing.assert_array_equal(np.asarray(ec.member_keys(key, 3)), want)
+
+
+def test_tell_at_the_largest_population_is_the_exact_numpy_update():
+    """max_members members (accepted, as numpy accepts them): the rank sums reach ~n²/4, beyond
+    float32's 2**24, and the integer numerator still gives numpy's update bit for bit."""
+    n = ecn.max_members
+    rng = np.random.default_rng(6)
+    masks = rng.random((n, 3)) < 0.5
+    fit = rng.permutation(n).astype(np.float32)
+    p, pn = ec.ECParams(), ecn.ECParams()
+    want, wm = ecn.tell(pn, ecn.init(pn, {"a": (3,)}), {"a": masks}, fit)
+    got, gm = ec_tell(p, ec.init(p, {"a": (3,)}), {"a": jnp.asarray(masks)}, jnp.asarray(fit))
+    _assert_same(got, want)
+    assert {k: float(v) for k, v in gm.items()} == wm
