@@ -338,3 +338,15 @@ def test_tell_at_the_largest_population_is_the_exact_numpy_update():
     got, gm = ec_tell(p, ec.init(p, {"a": (3,)}), {"a": jnp.asarray(masks)}, jnp.asarray(fit))
     _assert_same(got, want)
     assert {k: float(v) for k, v in gm.items()} == wm
+
+
+def test_float_sampling_is_strictly_below_rho():
+    """Float sampling's bit is u < ρ with u = (word >> 8) 2**-24: a ρ equal to member 0's own u
+    gives 0 there (and member 1's bits follow the same rule)."""
+    keys = prng.member_keys(prng.seed_key(8), 2)
+    w = prng.mask_words(keys, 0, (6,))
+    u = (w >> np.uint32(8)).astype(np.float32) * np.float32(2.0 ** -24)
+    rho = u[0].copy()
+    got = np.asarray(ec.sample({"a": jnp.asarray(rho)}, jnp.asarray(keys), None)["a"])
+    np.testing.assert_array_equal(got, u < rho)
+    assert not got[0].any()
