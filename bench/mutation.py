@@ -89,7 +89,7 @@ def stage(cfg: dict, name: str) -> Path:
              "also_copy=" + "\n    ".join(also),
              "pytest_add_cli_args_test_selection=" + "\n    ".join(cfg["oracle"]),
              "pytest_add_cli_args=-p\n    no:cacheprovider",
-             "process_isolation=fork"]
+             "process_isolation=" + cfg.get("isolation", "fork")]
     (STAGE / "setup.cfg").write_text("\n".join(lines) + "\n")
     if cache is not None:
         cache.rename(keep)
