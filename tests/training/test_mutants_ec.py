@@ -75,16 +75,17 @@ def ref_adam(p, rho, mu, nu, a1: float, i2: float, num, n: int):
     return tuple(out)
 
 
-def ref_pairwise(values: list[float]) -> float:
-    """Σ in the fixed order: zero-padded to a power of two, halves added elementwise."""
-    x = list(values)
+def ref_pairwise(values: list[float], rnd=float) -> float:
+    """Σ in the fixed order: zero-padded to a power of two, halves added elementwise, each
+    value and partial sum rounded by ``rnd`` (float: float64; f32: float32)."""
+    x = [rnd(v) for v in values]
     m = 1
     while m < len(x):
         m *= 2
     x += [0.0] * (m - len(x))
     while len(x) > 1:
         h = len(x) // 2
-        x = [x[i] + x[i + h] for i in range(h)]
+        x = [rnd(x[i] + x[i + h]) for i in range(h)]
     return x[0]
 
 
@@ -328,15 +329,7 @@ def test_ordered_sum_is_the_fixed_pairwise_order(n):
 
 
 def f32_pairwise(values: list[float]) -> float:
-    x = [f32(v) for v in values]
-    m = 1
-    while m < len(x):
-        m *= 2
-    x += [0.0] * (m - len(x))
-    while len(x) > 1:
-        h = len(x) // 2
-        x = [f32(x[i] + x[i + h]) for i in range(h)]
-    return x[0]
+    return ref_pairwise(values, f32)
 
 
 def test_ordered_sum_pads_with_zeros_not_copies():
