@@ -32,8 +32,9 @@ def test_score_takes_the_equivalent_survivors_out_and_names_stale_entries(mutati
                                   "evoconn.a.x_g__mutmut_3", "evoconn.a.x_h__mutmut_4"],
                  "evoconn/b.py": []}
     equiv = {"evoconn.a.x_f__mutmut_1": "why", "evoconn.a.x_h__mutmut_4": "why",
-             "evoconn.a.x_f__mutmut_9": "stale", "evoconn.c.x_k__mutmut_1": "module not run"}
-    rows, problems = mutation.score_rows(per, survivors, equiv)
+             "evoconn.a.x_f__mutmut_9": "stale", "evoconn.c.x_k__mutmut_1": "module not run",
+             "evoconn.b.x_k__mutmut_2": "not checked yet"}
+    rows, problems = mutation.score_rows(per, survivors, equiv, unchecked={"evoconn.b.x_k__mutmut_2"})
     assert rows == [
         dict(module="evoconn/a.py", mutants=12, ran=12, killed=7, timeout=1, survived=3, no_tests=1,
              equivalent=2, left=2, score=100 * 8 / 10),
