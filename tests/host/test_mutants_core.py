@@ -202,14 +202,20 @@ def test_verify_error_names_the_last_window_count_row_word_and_address():
     words = packed(SMALL, masks)["mask_out"]
 
     class Flips(FakeBus):
+        """Read-back of the window at ``at`` with bits flipped: {word index: bit}."""
+
+        def __init__(self, spec, at, flips):
+            super().__init__(spec)
+            self.at, self.flips = at, flips
+
         def read_block(self, addr, n):
             out = np.asarray(super().read_block(addr, n)).copy()
-            if addr == MASK_OUT:
-                out[3] ^= 1 << 0
-                out[5] ^= 1 << 7
+            if addr == self.at:
+                for i, bit in self.flips.items():
+                    out[i] ^= 1 << bit
             return out
 
-    _, _, core = attach(inner=Flips(SMALL), verify=True)
+    _, _, core = attach(inner=Flips(SMALL, MASK_OUT, {3: 0, 5: 7}), verify=True)
     with pytest.raises(VerifyError) as e:
         core.load_masks(masks)
     assert str(e.value) == (
@@ -217,15 +223,8 @@ def test_verify_error_names_the_last_window_count_row_word_and_address():
         f"address 0x40c): wrote 0x{words[3]:08x}, read 0x{words[3] ^ 1:08x}")
     assert core.loaded is False and core.stats.mask_loads == 0
 
-    class FirstWord(FakeBus):
-        def read_block(self, addr, n):
-            out = np.asarray(super().read_block(addr, n)).copy()
-            if addr == MASK_IN:
-                out[0] ^= 1 << 31
-            return out
-
     words = packed(SMALL, masks)["mask_in"]
-    _, _, core = attach(inner=FirstWord(SMALL), verify=True)
+    _, _, core = attach(inner=Flips(SMALL, MASK_IN, {0: 31}), verify=True)
     with pytest.raises(VerifyError) as e:
         core.load_masks(masks)
     assert str(e.value) == (
