@@ -57,7 +57,8 @@ from evoconn.training.config import CHECKPOINT, TrainConfig
 from evoconn.training.errors import CheckpointError, RunError
 
 __all__ = ["CHECKPOINT", "Scores", "baselines", "check_fresh", "check_out_dir", "check_resume", "plot_curve",
-           "read_checkpoint", "save_best", "save_checkpoint", "saved_config", "summary_metrics", "train"]
+           "plot_diagnostics", "read_checkpoint", "save_best", "save_checkpoint", "saved_config",
+           "summary_metrics", "train"]
 
 #: the normalizer's epsilon (evoconn.training.rollout.NORM_EPS, which imports JAX)
 NORM_EPS = 1e-8
@@ -172,6 +173,63 @@ def plot_curve(rows: list[dict], path: Path, title: str,
     ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return True
+
+
+#: what :func:`plot_diagnostics` draws, metric -> label: the distribution (top panel, all in
+#: [0, 1]) and the network's activity (bottom panel)
+DIAGNOSTICS = {
+    "train/mean_rho": "mean ρ",
+    "train/density": "deployed density (fraction of ρ > 0.5)",
+    "train/entropy": "Bernoulli entropy (bits per connection)",
+}
+FIRING = "train/firing_rate"
+DIAGNOSTICS_PNG = "diagnostics.png"
+
+
+def plot_diagnostics(rows: list[dict], path: Path, title: str) -> bool:
+    """What the paper reports beside the return, as a PNG: mean ρ, the deployed density and the
+    mean Bernoulli entropy of the connection probabilities (top), and the firing rate in spikes
+    per ms per neuron (bottom: ``train/firing_rate``, the mean over members of the mean rate trace
+    r at the end of each rollout; r is the trace of s / dt with dt = 0.5 ms, so its unit is spikes
+    per ms). False, and nothing written, where no row carries any of them (ES has no ρ; a Core
+    runner reports no rate) or matplotlib is not installed."""
+    have = [k for k in (*DIAGNOSTICS, FIRING) if any(k in r for r in rows)]
+    if not have:
+        return False
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def series(key):
+        pts = [(r["env_steps"], r[key]) for r in rows if key in r]
+        return [x for x, _ in pts], [y for _, y in pts]
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True)
+    for key, label in DIAGNOSTICS.items():
+        if key in have:
+            top.plot(*series(key), label=label)
+    top.set_ylim(-0.02, 1.02)
+    top.set_ylabel("connection probabilities")
+    top.set_title(title)
+    if any(k in have for k in DIAGNOSTICS):
+        top.legend(fontsize=8)
+    top.grid(alpha=0.3)
+    if FIRING in have:
+        bottom.plot(*series(FIRING), color="C3", label="firing rate")
+        bottom.set_ylim(bottom=0)
+    bottom.set_ylabel("spikes / ms / neuron")
+    bottom.set_xlabel("env steps")
+    bottom.grid(alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
@@ -303,6 +361,7 @@ def train(cfg: TrainConfig, out: str | Path | None, resume: bool = False,
     plotted = [True]
 
     def plot() -> None:
+        plot_diagnostics(all_rows, out / DIAGNOSTICS_PNG, title)
         if not plot_curve(all_rows, out / "learning_curve.png", title,
                           baselines(cfg, all_rows)) and plotted[0]:
             print("evoconn: matplotlib is not installed: no learning_curve.png (metrics.jsonl has "

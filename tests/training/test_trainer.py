@@ -176,6 +176,8 @@ def test_ec_learns_the_fast_task(tmp_path):
     last = np.mean([r["train/fitness_mean"] for r in rows[-3:]])
     assert last >= 1.10 * first, (first, last)
     assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 1000
+    assert (tmp_path / "run" / "diagnostics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {"train/mean_rho", "train/density", "train/entropy", "train/firing_rate"} <= set(rows[-1])
 
 
 @pytest.mark.slow
