@@ -70,7 +70,7 @@ test-long: setup  ## the checks of many minutes that make test leaves out (the 6
 	EVOCONN_NO_SKIPS=1 $(BIN)/pytest -n $(JOBS) -m long
 
 test-fast: setup  ## unit tier only
-	$(BIN)/pytest -n $(JOBS) -m "not rtl and not slow and not synth and not board"
+	$(BIN)/pytest -n $(JOBS) -m "not rtl and not slow and not synth and not formal and not board"
 
 lint: setup  ## ruff
 	$(BIN)/ruff check .

@@ -3,7 +3,8 @@
 - :mod:`evoconn.hw.core`: :class:`~evoconn.hw.core.EvoconnCore`, sized from an
   :class:`evoconn.spec.Spec` and ``lanes``; bit-exact with :func:`evoconn.spec.oracle_env_step`
   and timed exactly as :class:`evoconn.spec.CycleModel` says.
-- :mod:`evoconn.hw.axil`: the AXI4-Lite target (independent AW/W/B/AR/R channels).
+- :mod:`evoconn.hw.axil`: the AXI4-Lite target (independent AW/W/B/AR/R channels), proved with
+  SymbiYosys by :mod:`evoconn.hw.formal` (``evoconn hw formal``).
 - the core's units, one component per module, composed by :mod:`evoconn.hw.core`:
   :mod:`evoconn.hw.regfile` (the register file), :mod:`evoconn.hw.decode` (address decode, from
   the protocol's regions), :mod:`evoconn.hw.memories` (the mask and state memories),

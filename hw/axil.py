@@ -18,11 +18,25 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["AXIL_PORTS", "OKAY", "SLVERR", "AXI4LiteTarget", "RegBusSignature", "axil_members"]
+__all__ = ["AXIL_PORTS", "FAULTS", "OKAY", "SLVERR", "AXI4LiteTarget", "RegBusSignature", "axil_members"]
 
 #: AXI response codes.
 OKAY = 0b00
 SLVERR = 0b10
+
+#: The target's deliberate faults (test only), each a realistic one-line bug that the formal check
+#: (:mod:`evoconn.hw.formal`, ``evoconn hw formal --fault NAME``) must refute. They are not among
+#: :data:`evoconn.hw.core.FAULTS`: the core is always built with the correct target.
+FAULTS = {
+    "b_overwrite": "the next write goes to the register file while the last one's B still waits: under "
+                   "BREADY backpressure one response answers two writes",
+    "aw_overwrite": "AWREADY stays high while an address is held: under W backpressure a second AW "
+                    "overwrites the held address, so a write is lost",
+    "r_twice": "the held read is not released when the register file answers: it is read again and "
+               "answered twice",
+    "rdata_live": "RDATA follows the register file's read data instead of the word latched at the answer: "
+                  "it changes while RVALID waits for RREADY",
+}
 
 #: The AXI4-Lite target ports, without prefix: (name, direction seen by the target, width).
 #: A width of ``None`` is the address width.
@@ -87,12 +101,21 @@ class AXI4LiteTarget(wiring.Component):
     ----------
     addr_width:
         Byte address width of ``s_axil_awaddr`` and ``s_axil_araddr``.
+    fault:
+        Test only: a key of :data:`FAULTS`, a deliberate bug (``None``: the correct target).
     """
 
-    def __init__(self, addr_width: int):
+    def __new__(cls, addr_width: int, *, fault: str | None = None):
+        # refuse a bad fault before the object exists (else it is reported as an unused elaboratable)
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"fault must be None or one of {sorted(FAULTS)}, got {fault!r}")
+        return super().__new__(cls, src_loc_at=1)
+
+    def __init__(self, addr_width: int, *, fault: str | None = None):
         members = axil_members(addr_width)
         members["bus"] = Out(RegBusSignature(addr_width))
         self.addr_width = addr_width
+        self.fault = fault
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -104,17 +127,19 @@ class AXI4LiteTarget(wiring.Component):
         aw_full, aw_addr = Signal(), Signal(aw)
         w_full, w_data, w_strb = Signal(), Signal(32), Signal(4)
         bvalid, bresp = Signal(), Signal(2)
+        fault = self.fault
+        aw_take = 1 if fault == "aw_overwrite" else ~aw_full
         m.d.comb += [
-            self.s_axil_awready.eq(~aw_full),
+            self.s_axil_awready.eq(aw_take),
             self.s_axil_wready.eq(~w_full),
             self.s_axil_bvalid.eq(bvalid),
             self.s_axil_bresp.eq(bresp),
-            bus.w_stb.eq(aw_full & w_full & ~bvalid),
+            bus.w_stb.eq(aw_full & w_full if fault == "b_overwrite" else aw_full & w_full & ~bvalid),
             bus.w_addr.eq(aw_addr),
             bus.w_data.eq(w_data),
             bus.w_strb.eq(w_strb),
         ]
-        with m.If(self.s_axil_awvalid & ~aw_full):
+        with m.If(self.s_axil_awvalid & aw_take):
             m.d.sync += [aw_full.eq(1), aw_addr.eq(self.s_axil_awaddr)]
         with m.If(self.s_axil_wvalid & ~w_full):
             m.d.sync += [w_full.eq(1), w_data.eq(self.s_axil_wdata), w_strb.eq(self.s_axil_wstrb)]
@@ -130,7 +155,7 @@ class AXI4LiteTarget(wiring.Component):
         m.d.comb += [
             self.s_axil_arready.eq(~ar_full & ~rvalid),
             self.s_axil_rvalid.eq(rvalid),
-            self.s_axil_rdata.eq(rdata),
+            self.s_axil_rdata.eq(bus.r_data if fault == "rdata_live" else rdata),
             self.s_axil_rresp.eq(rresp),
             bus.r_stb.eq(ar_full),
             bus.r_addr.eq(ar_addr),
@@ -138,7 +163,7 @@ class AXI4LiteTarget(wiring.Component):
         with m.If(self.s_axil_arvalid & ~ar_full & ~rvalid):
             m.d.sync += [ar_full.eq(1), ar_addr.eq(self.s_axil_araddr)]
         with m.If(bus.r_stb & bus.r_ack):
-            m.d.sync += [ar_full.eq(0), rvalid.eq(1), rdata.eq(bus.r_data),
+            m.d.sync += [ar_full.eq(fault == "r_twice"), rvalid.eq(1), rdata.eq(bus.r_data),
                          rresp.eq(bus.r_err.replicate(2) & SLVERR)]
         with m.If(rvalid & self.s_axil_rready):
             m.d.sync += rvalid.eq(0)
