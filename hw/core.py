@@ -72,6 +72,7 @@ from evoconn.spec import DEFAULT_LANES, CycleModel, RegisterMap, Spec
 
 from .accum import AccumulatorArray
 from .axil import AXIL_PORTS, AXI4LiteTarget, axil_members
+from .axil import FAULTS as AXIL_FAULTS
 from .controller import FAULTS as CONTROLLER_FAULTS
 from .controller import Controller
 from .decode import FAULTS as DECODE_FAULTS
@@ -92,9 +93,10 @@ MODULE_NAME = "evoconn_core"
 #: ``EvoconnCore(..., fault=name)`` and absent (the netlist unchanged) with ``fault=None``: the LIF
 #: pipeline's (the arithmetic), the controller's (``hang`` breaks the protocol; the others skip a
 #: sub-step, an input row or an output row), the register file's (the CYCLES and SPIKES counters,
-#: ERR_ADDR) and the address decoder's (an aliased register, a read-only register not refused).
+#: ERR_ADDR, LOADED kept over ``rst``), the address decoder's (an aliased register, a read-only
+#: register not refused) and the AXI target's (a held write address kept over ``rst``).
 #: ``tests/sim/test_rtl_faults.py`` shows the rtl tier catches each (bench/results/mutation.md).
-FAULTS = {**LIF_FAULTS, **CONTROLLER_FAULTS, **REGFILE_FAULTS, **DECODE_FAULTS}
+FAULTS = {**LIF_FAULTS, **CONTROLLER_FAULTS, **REGFILE_FAULTS, **DECODE_FAULTS, **AXIL_FAULTS}
 
 
 def _check_args(spec, lanes, fault) -> None:
@@ -159,7 +161,8 @@ class EvoconnCore(wiring.Component):
     def elaborate(self, platform):
         spec, lanes, rmap = self.spec, self.lanes, self.regmap
         m = Module()
-        m.submodules.axil = axil = AXI4LiteTarget(rmap.addr_width)
+        m.submodules.axil = axil = AXI4LiteTarget(
+            rmap.addr_width, fault=self.fault if self.fault in AXIL_FAULTS else None)
         for name, direction, _ in AXIL_PORTS:
             outer, inner = getattr(self, "s_axil_" + name), getattr(axil, "s_axil_" + name)
             m.d.comb += inner.eq(outer) if direction == "in" else outer.eq(inner)
