@@ -92,6 +92,8 @@ class Scoreboard:
     def describe(self, rec: dict) -> str:
         where = f"case {rec['case']} ({rec['kind']}, case seed {rec['case_seed']}), env step {rec['env_step']}"
         where += " (state read right after RESET_STATE)" if rec["when"] == "reset" else ""
+        if rec["when"] == "rst":  # the hardware-reset test (evoconn.sim.tb_reset): no env step, no sub-step
+            return f"case {rec['case']} ({rec['kind']}): {rec['what']} expected {rec['expected']} got {rec['actual']}"
         what = rec["what"]
         if "neuron" in rec:
             what = f"neuron {rec['neuron']} {rec['field']}"

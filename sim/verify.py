@@ -18,6 +18,9 @@ from evoconn.spec import Spec
 from .cases import expected_trace, make_cases, save_cases
 from .runner import BUILD_ROOT, build_tag, run_cocotb
 
+#: the cocotb module of the hardware-reset test
+RESET_TEST_MODULE = "evoconn.sim.tb_reset"
+
 __all__ = ["Report", "failed_tests", "replay_command", "verify"]
 
 
@@ -97,10 +100,13 @@ def replay_command(spec: Spec, lanes: int, *, cases: int, steps: int, seed: int,
 
 def verify(spec: Spec, lanes: int, *, cases: int = 6, steps: int = 8, seed: int = 0, sim: str | None = None,
            waves: bool = False, fault: str | None = None, only: int | None = None, state_every: int = 4,
-           pauses: float = 0.2, protocol: bool = False) -> Report:
+           pauses: float = 0.2, protocol: bool = False, reset: bool = False) -> Report:
     """Run the proof for one parameter set; never raises for a mismatch (read :attr:`Report.passed`).
 
     ``only`` runs just case ``only`` of the ``cases``; ``protocol`` adds the bus-protocol test.
+    ``reset`` runs the hardware-reset test instead (:mod:`evoconn.sim.tb_reset`: ``rst`` in the middle
+    of env steps and AXI transactions, each followed by the next case's episode; it needs
+    ``len(INTERRUPTIONS) + 1`` cases).
     """
     sim = sim or os.environ.get("SIM", "icarus")
     t0 = time.perf_counter()
@@ -112,7 +118,8 @@ def verify(spec: Spec, lanes: int, *, cases: int = 6, steps: int = 8, seed: int 
                             fault=fault)
     folder = BUILD_ROOT / build_tag(spec, lanes, sim, fault, waves)
     folder.mkdir(parents=True, exist_ok=True)
-    tag = f"s{seed}-c{cases}-t{steps}-e{state_every}" + (f"-only{only}" if only is not None else "")
+    tag = (f"s{seed}-c{cases}-t{steps}-e{state_every}" + (f"-only{only}" if only is not None else "")
+           + ("-reset" if reset else ""))
     case_file = folder / f"cases-{tag}.npz"
     report_file = folder / f"report-{tag}.json"
     report_file.unlink(missing_ok=True)
@@ -120,9 +127,9 @@ def verify(spec: Spec, lanes: int, *, cases: int = 6, steps: int = 8, seed: int 
     env = {"EVOCONN_SIM_CASES": str(case_file), "EVOCONN_SIM_REPORT": str(report_file),
            "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING"),
            "PYTHONWARNINGS": "ignore::DeprecationWarning"}  # cocotbext-axi 0.1.28 uses cocotb 1.x calls
-    testcase = None if protocol else "test_model"
+    testcase = None if protocol or reset else "test_model"
     res = run_cocotb(spec, lanes, sim=sim, fault=fault, waves=waves, testcase=testcase, extra_env=env,
-                     seed=seed)
+                     seed=seed, **({"test_module": RESET_TEST_MODULE} if reset else {}))
     if report_file.exists():
         r = json.loads(report_file.read_text())
     else:
