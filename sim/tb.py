@@ -113,7 +113,8 @@ class Scoreboard:
         lines = [f"RTL != JAX model: {len(self.mismatches)} mismatch(es) kept, cases {self.failed_cases}",
                  "first: " + self.describe(first)]
         lines += ["  also: " + self.describe(r) for r in self.mismatches[1:5]]
-        lines.append("replay just that case with waves: " + self.replay.format(case=first["case"]))
+        how = "replay just that case with waves: " if "{case}" in self.replay else "replay the run with waves: "
+        lines.append(how + self.replay.format(case=first["case"]))
         return "\n".join(lines)
 
 

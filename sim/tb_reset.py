@@ -31,14 +31,10 @@ from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, Timer
 from evoconn.spec import STATE_FIELDS, Access, Control, Status, pack_rows
 from evoconn.spec import mask_rows as spec_mask_rows
 
-from .cases import Case, load_cases
+from .cases import INTERRUPTIONS, Case, load_cases
 from .tb import CLOCK_NS, EvoconnTB
 
-__all__ = ["INTERRUPTIONS"]
-
-#: What ``rst`` interrupts, in the order run; each is followed by the next case's episode.
-INTERRUPTIONS = ("step_early", "step_late", "write_aw_held", "write_w_held", "write_b_pending",
-                 "read_ar_taken", "read_r_pending")
+__all__ = ["INTERRUPTIONS", "test_reset"]
 
 #: Cycles ``rst`` is held (it is synchronous: one edge would do).
 RST_CYCLES = 2
@@ -169,9 +165,7 @@ async def test_reset(dut):
     """``rst`` in the middle of an env step and of AXI writes and reads: reset state, then exact."""
     spec, lanes, cases, meta = load_cases(Path(os.environ["EVOCONN_SIM_CASES"]))
     assert len(cases) == len(INTERRUPTIONS) + 1, f"{len(INTERRUPTIONS) + 1} cases expected, got {len(cases)}"
-    replay = ("evoconn.sim.verify.verify(spec, lanes, cases=len(INTERRUPTIONS) + 1, reset=True, waves=True) "
-              "(tests/sim/test_rtl_reset.py)")
-    tb = EvoconnTB(dut, pauses=meta["pauses"], idle=meta["pauses"], seed=meta["seed"], replay=replay)
+    tb = EvoconnTB(dut, pauses=meta["pauses"], idle=meta["pauses"], seed=meta["seed"], replay=meta.get("replay", ""))
     await tb.reset()
     await tb.identify(spec, lanes)
     c0, t0 = tb.now_cycles(), time.perf_counter()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from evoconn.spec import Spec
 
-from .cases import expected_trace, make_cases, save_cases
+from .cases import INTERRUPTIONS, expected_trace, make_cases, save_cases
 from .runner import BUILD_ROOT, build_tag, run_cocotb
 
 #: the cocotb module of the hardware-reset test
@@ -87,14 +87,15 @@ class Report:
 
 
 def replay_command(spec: Spec, lanes: int, *, cases: int, steps: int, seed: int, sim: str, state_every: int,
-                   fault: str | None, case: int | str = "{case}") -> str:
-    """The ``evoconn sim verify`` line that replays one case (``{case}`` left to fill) with waves."""
+                   fault: str | None, case: int | str = "{case}", reset: bool = False) -> str:
+    """The ``evoconn sim verify`` line that replays one case (``{case}`` left to fill) with waves;
+    with ``reset``, the whole hardware-reset run (its cases depend on each other)."""
     args = ["evoconn", "sim", "verify", "--neurons", spec.n_neurons, "--obs-dim", spec.obs_dim,
             "--act-dim", spec.act_dim, "--exc", spec.n_exc, "--substeps", spec.substeps, "--lanes", lanes,
             "--cases", cases, "--steps", steps, "--seed", seed, "--state-every", state_every, "--sim", sim]
     if fault:
         args += ["--fault", fault]
-    args += ["--case", case, "--waves"]
+    args += ["--reset", "--waves"] if reset else ["--case", case, "--waves"]
     return " ".join(shlex.quote(str(a)) if "{" not in str(a) else str(a) for a in args)
 
 
@@ -108,6 +109,8 @@ def verify(spec: Spec, lanes: int, *, cases: int = 6, steps: int = 8, seed: int 
     of env steps and AXI transactions, each followed by the next case's episode; it needs
     ``len(INTERRUPTIONS) + 1`` cases).
     """
+    if reset and (cases != len(INTERRUPTIONS) + 1 or only is not None or protocol):
+        raise ValueError(f"reset=True runs {len(INTERRUPTIONS) + 1} cases, every one, and no protocol test")
     sim = sim or os.environ.get("SIM", "icarus")
     t0 = time.perf_counter()
     todo = make_cases(spec, seed, cases, steps, state_every, only)
@@ -115,7 +118,7 @@ def verify(spec: Spec, lanes: int, *, cases: int = 6, steps: int = 8, seed: int 
         expected_trace(spec, lanes, c)
     t_ref = time.perf_counter() - t0
     replay = replay_command(spec, lanes, cases=cases, steps=steps, seed=seed, sim=sim, state_every=state_every,
-                            fault=fault)
+                            fault=fault, reset=reset)
     folder = BUILD_ROOT / build_tag(spec, lanes, sim, fault, waves)
     folder.mkdir(parents=True, exist_ok=True)
     tag = (f"s{seed}-c{cases}-t{steps}-e{state_every}" + (f"-only{only}" if only is not None else "")

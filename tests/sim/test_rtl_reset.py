@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from evoconn.sim.cases import expected_compared, make_cases
-from evoconn.sim.tb_reset import INTERRUPTIONS
+from evoconn.sim.cases import INTERRUPTIONS, expected_compared, make_cases
 from evoconn.sim.verify import verify
 from evoconn.spec import Access, RegisterMap, Spec, Status
 
