@@ -97,15 +97,18 @@ async def _interrupt(tb: EvoconnTB, kind: str, case: Case, probe: tuple[int, int
         await tb.bus.write_block(tb.addr("OBS"), case.xq[0])
         await tb.control(Control.START)
         t0 = tb.now_cycles()
-        total = int(case.cycles[0])
-        await ClockCycles(tb.clk, max(1, total // 8 if kind == "step_early" else 2 * total // 3))
+        total = int(case.cycles[0])  # the cycle model's, exact (test_model checks CYCLES against it)
         status = await tb.reg("STATUS")
-        assert status & Status.BUSY, f"{kind}: STATUS 0x{status:x} is not BUSY before the reset"
+        assert status & Status.BUSY, f"{kind}: STATUS 0x{status:x} is not BUSY after START"
+        # early: an eighth into the step; late: a fifth (at least RST_CYCLES + 4 cycles) before its end
+        at = total // 8 if kind == "step_early" else total - max(RST_CYCLES + 4, total // 5)
+        while tb.now_cycles() - t0 < at:
+            await RisingEdge(tb.clk)
         await FallingEdge(tb.clk)
         left = total - (tb.now_cycles() - t0)
         assert left > RST_CYCLES + 2, f"{kind}: the env step ends before the reset ({left} cycles left)"
         await _pulse_rst(tb)
-        return {"state_kept": False, "written": None}
+        return {"state_kept": False, "written": None, "step_cycle": total - left, "step_cycles": total}
     if kind == "write_aw_held":
         with _Held(tb, "w"):
             task = cocotb.start_soon(master.write(addr, data))
@@ -199,7 +202,8 @@ async def _run(tb: EvoconnTB, cases: list[Case], resets: list[dict]) -> None:
         probe = (tb.addr("MASK_H"), ~old & 0xFFFFFFFF & ((1 << min(32, spec.n_neurons)) - 1))
         got = await _interrupt(tb, kind, prev, probe)
         ok = await _check_reset_state(tb, kind, prev, before if got["state_kept"] else None, probe, got["written"])
-        resets.append({"kind": kind, "after_case": prev.index, "reset_state_ok": bool(ok)})
+        resets.append({"kind": kind, "after_case": prev.index, "reset_state_ok": bool(ok),
+                       **{k: v for k, v in got.items() if k.startswith("step_")}})
         if not ok:
             return
         await Timer(CLOCK_NS, unit="ns")
