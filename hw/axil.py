@@ -18,13 +18,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["AXIL_PORTS", "FAULTS", "OKAY", "SLVERR", "AXI4LiteTarget", "RegBusSignature", "axil_members"]
-
-#: The AXI target's deliberate faults (test only; see :data:`evoconn.hw.core.FAULTS`).
-FAULTS = {
-    "axil_aw_survives_rst": "the held write address is left out of the synchronous reset: after rst "
-                            "in the middle of a write, the next write's data goes to the old address",
-}
+__all__ = ["AXIL_PORTS", "OKAY", "SLVERR", "AXI4LiteTarget", "RegBusSignature", "axil_members"]
 
 #: AXI response codes.
 OKAY = 0b00
@@ -93,15 +87,12 @@ class AXI4LiteTarget(wiring.Component):
     ----------
     addr_width:
         Byte address width of ``s_axil_awaddr`` and ``s_axil_araddr``.
-    fault:
-        Test only: a key of :data:`FAULTS`.
     """
 
-    def __init__(self, addr_width: int, *, fault: str | None = None):
+    def __init__(self, addr_width: int):
         members = axil_members(addr_width)
         members["bus"] = Out(RegBusSignature(addr_width))
         self.addr_width = addr_width
-        self.fault = fault
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -110,8 +101,7 @@ class AXI4LiteTarget(wiring.Component):
         bus = self.bus
 
         # --- write: AW and W held independently, then one bus write, then B --------------------
-        kept = self.fault == "axil_aw_survives_rst"
-        aw_full, aw_addr = Signal(reset_less=kept), Signal(aw, reset_less=kept)
+        aw_full, aw_addr = Signal(), Signal(aw)
         w_full, w_data, w_strb = Signal(), Signal(32), Signal(4)
         bvalid, bresp = Signal(), Signal(2)
         m.d.comb += [
