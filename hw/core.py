@@ -65,7 +65,7 @@ target of :mod:`evoconn.hw.axil`, with the board-safe responses of :mod:`evoconn
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux
+from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Module, Mux
 from amaranth.lib import wiring
 
 from evoconn.spec import DEFAULT_LANES, CycleModel, RegisterMap, Spec
@@ -92,9 +92,15 @@ MODULE_NAME = "evoconn_core"
 #: ``EvoconnCore(..., fault=name)`` and absent (the netlist unchanged) with ``fault=None``: the LIF
 #: pipeline's (the arithmetic), the controller's (``hang`` breaks the protocol; the others skip a
 #: sub-step, an input row or an output row), the register file's (the CYCLES and SPIKES counters,
-#: ERR_ADDR) and the address decoder's (an aliased register, a read-only register not refused).
+#: ERR_ADDR, LOADED kept over ``rst``), the address decoder's (an aliased register, a read-only
+#: register not refused) and this module's wiring (the AXI target out of ``rst``).
 #: ``tests/sim/test_rtl_faults.py`` shows the rtl tier catches each (bench/results/mutation.md).
-FAULTS = {**LIF_FAULTS, **CONTROLLER_FAULTS, **REGFILE_FAULTS, **DECODE_FAULTS}
+#: (The AXI target's own faults, :data:`evoconn.hw.axil.FAULTS`, are for its formal check.)
+WIRING_FAULTS = {
+    "axil_reset_less": "the AXI target sits in a clock domain without rst: after rst in the middle of a "
+                       "write, its held address (and any held half) survives",
+}
+FAULTS = {**LIF_FAULTS, **CONTROLLER_FAULTS, **REGFILE_FAULTS, **DECODE_FAULTS, **WIRING_FAULTS}
 
 
 def _check_args(spec, lanes, fault) -> None:
@@ -159,7 +165,13 @@ class EvoconnCore(wiring.Component):
     def elaborate(self, platform):
         spec, lanes, rmap = self.spec, self.lanes, self.regmap
         m = Module()
-        m.submodules.axil = axil = AXI4LiteTarget(rmap.addr_width)
+        axil = AXI4LiteTarget(rmap.addr_width)
+        if self.fault == "axil_reset_less":  # test only: the target clocked by clk, but no rst
+            m.domains.axil = ClockDomain("axil", reset_less=True, local=True)
+            m.d.comb += ClockSignal("axil").eq(ClockSignal("sync"))
+            m.submodules.axil = DomainRenamer("axil")(axil)
+        else:
+            m.submodules.axil = axil
         for name, direction, _ in AXIL_PORTS:
             outer, inner = getattr(self, "s_axil_" + name), getattr(axil, "s_axil_" + name)
             m.d.comb += inner.eq(outer) if direction == "in" else outer.eq(inner)

@@ -35,6 +35,7 @@ FAULTS = {
     "spikes_not_reset": "START leaves SPIKES as it was: it counts on across env steps",
     "spikes_wrap": "SPIKES adds without saturating: past 2**16 - 1 it wraps around",
     "err_addr_read": "a refused read sets ERROR and its cause but does not latch its address in ERR_ADDR",
+    "loaded_survives_rst": "LOADED is left out of the synchronous reset: after rst STATUS still reads LOADED",
 }
 
 
@@ -78,7 +79,8 @@ class RegisterFile(wiring.Component):
         spikes_w = rmap.registers["SPIKES"].width
         spikes = Signal(spikes_w)
         loaded, error, err_busy, err_not_loaded, err_read, err_write = (
-            Signal(name=x) for x in ("loaded", "error", "err_busy", "err_not_loaded", "err_read", "err_write"))
+            Signal(name=x, reset_less=x == "loaded" and self.fault == "loaded_survives_rst")
+            for x in ("loaded", "error", "err_busy", "err_not_loaded", "err_read", "err_write"))
         err_addr = Signal(rmap.registers["ERR_ADDR"].width)
         busy = self.busy
 

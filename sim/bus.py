@@ -70,6 +70,7 @@ class AxilBus:
         self.idle = idle
         self.reads = 0
         self.writes = 0
+        self.pauses = pauses
         if pauses > 0:
             for ch in self.channels():
                 ch.set_pause_generator(random_pauses(random.Random(self.rng.random()), pauses))
@@ -78,6 +79,18 @@ class AxilBus:
         """The five channel endpoints (aw, w, b, ar, r) of the master."""
         w, r = self.master.write_if, self.master.read_if
         return [w.aw_channel, w.w_channel, w.b_channel, r.ar_channel, r.r_channel]
+
+    def hold(self, channel: str, held: bool) -> None:
+        """Hold one channel (``aw``, ``w``, ``b``, ``ar``, ``r``: valid or ready low) until released;
+        released, it gets a fresh random pause pattern again (or none, without ``pauses``)."""
+        ch = self.channels()[("aw", "w", "b", "ar", "r").index(channel)]
+        if held:
+            ch.set_pause_generator(itertools.repeat(True))
+        elif self.pauses > 0:
+            ch.set_pause_generator(random_pauses(random.Random(self.rng.random()), self.pauses))
+        else:
+            ch.clear_pause_generator()
+            ch.pause = False
 
     async def _maybe_idle(self) -> None:
         if self.idle and self.rng.random() < self.idle:

@@ -20,12 +20,20 @@ import numpy as np
 
 from evoconn.spec import CycleModel, RegisterMap, Spec, pack_rows
 
-__all__ = ["KINDS", "Case", "expected_compared", "expected_trace", "load_cases", "make_cases", "save_cases"]
+__all__ = ["INTERRUPTIONS", "KINDS", "Case", "expected_compared", "expected_trace", "load_cases", "make_cases",
+           "save_cases"]
 
 #: Case kinds, cycled by case index (so any 7 consecutive cases cover them all). ``threshold`` holds
 #: every membrane exactly on 2**F (v0 = 2**F, I_in = 2**F from one MASK_IN bit, no recurrence), where
 #: ``v > 2**F`` never fires and ``v >= 2**F`` fires at once: random cases almost never land there.
 KINDS = ("random", "sparse", "ones", "zeros", "saturate", "dense", "threshold")
+
+#: What the hardware-reset test (:mod:`evoconn.sim.tb_reset`) interrupts with ``rst``, in the order
+#: run: an env step early and late; an AXI write with AW held (W not given), W held (AW not given),
+#: both taken and B pending; an AXI read with AR taken (not answered yet), R pending. It runs
+#: ``len(INTERRUPTIONS) + 1`` cases: one before the first reset, one after each.
+INTERRUPTIONS = ("step_early", "step_late", "write_aw_held", "write_w_held", "write_b_pending",
+                 "read_ar_taken", "read_r_pending")
 
 
 @dataclasses.dataclass

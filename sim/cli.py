@@ -11,15 +11,16 @@ from evoconn.options import OptionError, count, integer, real
 
 
 def register(sub, name: str) -> None:
-    from evoconn.sim.cases import KINDS
+    from evoconn.sim.cases import INTERRUPTIONS, KINDS
 
     p = sub.add_parser(name, help=summary(name))
     sim_sub = p.add_subparsers(dest="sim_command", metavar="SIM_COMMAND", required=True)
     v = sim_sub.add_parser("verify", help="run random cases on the exported Verilog and compare every output")
     add_spec_args(v)
     add_lanes_arg(v)
-    v.add_argument("--cases", type=count(), default=len(KINDS),
-                   help=f"cases (kinds cycle: {', '.join(KINDS)}; default %(default)s)")
+    v.add_argument("--cases", type=count(), default=None,
+                   help=f"cases (kinds cycle: {', '.join(KINDS)}; default {len(KINDS)}, with --reset "
+                        f"{len(INTERRUPTIONS) + 1}, which it needs)")
     v.add_argument("--steps", type=count(), default=8, help="env steps per case (default %(default)s)")
     v.add_argument("--seed", type=integer(0), default=0,
                    help="seed of the cases and the bus pauses (default %(default)s)")
@@ -30,6 +31,9 @@ def register(sub, name: str) -> None:
                    help=f"probability of a pause per AXI channel per cycle, at most {MAX_PAUSES} "
                         "(1 would never finish; default %(default)s)")
     v.add_argument("--protocol", action="store_true", help="also run the bus-protocol test")
+    v.add_argument("--reset", action="store_true",
+                   help="run the hardware-reset test instead: rst in the middle of env steps and AXI "
+                        "transactions, each followed by the next case's episode")
     v.add_argument("--sim", choices=["icarus", "verilator"], default=os.environ.get("SIM", "icarus"),
                    help="simulator (default $SIM or icarus)")
     v.add_argument("--waves", action="store_true", help="write an FST trace (GTKWave opens it)")
@@ -42,7 +46,19 @@ MAX_PAUSES = 0.9
 
 
 def _check_verify(args: argparse.Namespace) -> None:
+    from evoconn.sim.cases import INTERRUPTIONS, KINDS
+
     check_spec_lanes(args)
+    if args.reset:
+        need = len(INTERRUPTIONS) + 1
+        if args.cases not in (None, need):
+            raise OptionError(f"--reset runs {need} cases (one before the first reset, one after each), "
+                              f"got --cases {args.cases}")
+        if args.case is not None or args.protocol:
+            raise OptionError("--reset runs every case and no protocol test: leave out --case and --protocol")
+        args.cases = need
+    elif args.cases is None:
+        args.cases = len(KINDS)
     if args.case is not None and args.case >= args.cases:
         raise OptionError(f"--case must lie in [0, --cases={args.cases}), got {args.case}")
 
@@ -56,7 +72,7 @@ def run_verify(args: argparse.Namespace) -> int:
     try:
         rep = verify(spec, args.lanes, cases=args.cases, steps=args.steps, seed=args.seed, sim=args.sim,
                      waves=args.waves, fault=args.fault, only=args.case, state_every=args.state_every,
-                     pauses=args.pauses, protocol=args.protocol)
+                     pauses=args.pauses, protocol=args.protocol, reset=args.reset)
     except (TypeError, ValueError, RuntimeError) as e:
         raise CLIError(str(e)) from None
     print(rep.text())

@@ -175,7 +175,8 @@ def run_cocotb(
         always=False,
     )
     t1 = time.perf_counter()
-    results = build_dir / f"results-{testcase or 'all'}.xml"
+    module_tag = "" if test_module == TEST_MODULE else "-" + test_module.rsplit(".", 1)[-1]
+    results = build_dir / f"results-{testcase or 'all'}{module_tag}.xml"
     results.unlink(missing_ok=True)  # a run that writes none must not be read as the last one's
     passed = True
     try:

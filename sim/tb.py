@@ -92,6 +92,8 @@ class Scoreboard:
     def describe(self, rec: dict) -> str:
         where = f"case {rec['case']} ({rec['kind']}, case seed {rec['case_seed']}), env step {rec['env_step']}"
         where += " (state read right after RESET_STATE)" if rec["when"] == "reset" else ""
+        if rec["when"] == "rst":  # the hardware-reset test (evoconn.sim.tb_reset): no env step, no sub-step
+            return f"case {rec['case']} ({rec['kind']}): {rec['what']} expected {rec['expected']} got {rec['actual']}"
         what = rec["what"]
         if "neuron" in rec:
             what = f"neuron {rec['neuron']} {rec['field']}"
@@ -111,7 +113,8 @@ class Scoreboard:
         lines = [f"RTL != JAX model: {len(self.mismatches)} mismatch(es) kept, cases {self.failed_cases}",
                  "first: " + self.describe(first)]
         lines += ["  also: " + self.describe(r) for r in self.mismatches[1:5]]
-        lines.append("replay just that case with waves: " + self.replay.format(case=first["case"]))
+        how = "replay just that case with waves: " if "{case}" in self.replay else "replay the run with waves: "
+        lines.append(how + self.replay.format(case=first["case"]))
         return "\n".join(lines)
 
 

@@ -15,8 +15,11 @@ from pathlib import Path
 
 from evoconn.spec import Spec
 
-from .cases import expected_trace, make_cases, save_cases
+from .cases import INTERRUPTIONS, expected_trace, make_cases, save_cases
 from .runner import BUILD_ROOT, build_tag, run_cocotb
+
+#: the cocotb module of the hardware-reset test
+RESET_TEST_MODULE = "evoconn.sim.tb_reset"
 
 __all__ = ["Report", "failed_tests", "replay_command", "verify"]
 
@@ -84,24 +87,30 @@ class Report:
 
 
 def replay_command(spec: Spec, lanes: int, *, cases: int, steps: int, seed: int, sim: str, state_every: int,
-                   fault: str | None, case: int | str = "{case}") -> str:
-    """The ``evoconn sim verify`` line that replays one case (``{case}`` left to fill) with waves."""
+                   fault: str | None, case: int | str = "{case}", reset: bool = False) -> str:
+    """The ``evoconn sim verify`` line that replays one case (``{case}`` left to fill) with waves;
+    with ``reset``, the whole hardware-reset run (its cases depend on each other)."""
     args = ["evoconn", "sim", "verify", "--neurons", spec.n_neurons, "--obs-dim", spec.obs_dim,
             "--act-dim", spec.act_dim, "--exc", spec.n_exc, "--substeps", spec.substeps, "--lanes", lanes,
             "--cases", cases, "--steps", steps, "--seed", seed, "--state-every", state_every, "--sim", sim]
     if fault:
         args += ["--fault", fault]
-    args += ["--case", case, "--waves"]
+    args += ["--reset", "--waves"] if reset else ["--case", case, "--waves"]
     return " ".join(shlex.quote(str(a)) if "{" not in str(a) else str(a) for a in args)
 
 
 def verify(spec: Spec, lanes: int, *, cases: int = 6, steps: int = 8, seed: int = 0, sim: str | None = None,
            waves: bool = False, fault: str | None = None, only: int | None = None, state_every: int = 4,
-           pauses: float = 0.2, protocol: bool = False) -> Report:
+           pauses: float = 0.2, protocol: bool = False, reset: bool = False) -> Report:
     """Run the proof for one parameter set; never raises for a mismatch (read :attr:`Report.passed`).
 
     ``only`` runs just case ``only`` of the ``cases``; ``protocol`` adds the bus-protocol test.
+    ``reset`` runs the hardware-reset test instead (:mod:`evoconn.sim.tb_reset`: ``rst`` in the middle
+    of env steps and AXI transactions, each followed by the next case's episode; it needs
+    ``len(INTERRUPTIONS) + 1`` cases).
     """
+    if reset and (cases != len(INTERRUPTIONS) + 1 or only is not None or protocol):
+        raise ValueError(f"reset=True runs {len(INTERRUPTIONS) + 1} cases, every one, and no protocol test")
     sim = sim or os.environ.get("SIM", "icarus")
     t0 = time.perf_counter()
     todo = make_cases(spec, seed, cases, steps, state_every, only)
@@ -109,10 +118,11 @@ def verify(spec: Spec, lanes: int, *, cases: int = 6, steps: int = 8, seed: int 
         expected_trace(spec, lanes, c)
     t_ref = time.perf_counter() - t0
     replay = replay_command(spec, lanes, cases=cases, steps=steps, seed=seed, sim=sim, state_every=state_every,
-                            fault=fault)
+                            fault=fault, reset=reset)
     folder = BUILD_ROOT / build_tag(spec, lanes, sim, fault, waves)
     folder.mkdir(parents=True, exist_ok=True)
-    tag = f"s{seed}-c{cases}-t{steps}-e{state_every}" + (f"-only{only}" if only is not None else "")
+    tag = (f"s{seed}-c{cases}-t{steps}-e{state_every}" + (f"-only{only}" if only is not None else "")
+           + ("-reset" if reset else ""))
     case_file = folder / f"cases-{tag}.npz"
     report_file = folder / f"report-{tag}.json"
     report_file.unlink(missing_ok=True)
@@ -120,9 +130,9 @@ def verify(spec: Spec, lanes: int, *, cases: int = 6, steps: int = 8, seed: int 
     env = {"EVOCONN_SIM_CASES": str(case_file), "EVOCONN_SIM_REPORT": str(report_file),
            "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING"),
            "PYTHONWARNINGS": "ignore::DeprecationWarning"}  # cocotbext-axi 0.1.28 uses cocotb 1.x calls
-    testcase = None if protocol else "test_model"
+    testcase = None if protocol or reset else "test_model"
     res = run_cocotb(spec, lanes, sim=sim, fault=fault, waves=waves, testcase=testcase, extra_env=env,
-                     seed=seed)
+                     seed=seed, **({"test_module": RESET_TEST_MODULE} if reset else {}))
     if report_file.exists():
         r = json.loads(report_file.read_text())
     else:

@@ -30,3 +30,11 @@ def test_sim_verify_cli_replays_one_case_with_waves(capsys):
 def test_sim_verify_cli_rejects_bad_case(capsys):
     assert main(["sim", "verify", *SMALL, "--cases", "2", "--case", "2"]) == 2
     assert "--case must lie in" in capsys.readouterr().err
+
+
+def test_sim_verify_cli_reset_runs_its_own_case_count(capsys):
+    """``--reset`` runs one case before the first reset and one after each: any other --cases, a
+    --case or --protocol is refused before anything is built."""
+    for extra in (["--cases", "3"], ["--case", "1"], ["--protocol"]):
+        assert main(["sim", "verify", *SMALL, "--reset", *extra]) == 2, extra
+        assert "--reset runs" in capsys.readouterr().err

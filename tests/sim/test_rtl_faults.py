@@ -6,7 +6,8 @@ named here and (for the model comparison) on the quantity named here. The table 
 ``bench/results/mutation.md`` ("RTL faults"); a test below checks that table names every fault.
 
 Already covered elsewhere in the rtl tier: the LIF faults (``tests/sim/test_rtl.py``,
-``test_broken_core_is_caught``) and ``hang`` (``tests/sim/test_board_safe.py``). Each fault is its
+``test_broken_core_is_caught``), ``hang`` (``tests/sim/test_board_safe.py``) and the two that
+survive the hardware reset (``tests/sim/test_rtl_reset.py``). Each fault is its
 own netlist, so its own simulator build; the sizes are kept small (one build is a few seconds),
 except ``spikes_wrap``, which needs an env step of more than 2**16 - 1 spikes.
 """
@@ -57,7 +58,7 @@ CAUGHT = {
                            r"write to read-only CYCLES: STATUS 0x0"),
 }
 #: caught by other rtl-tier tests (named in the table)
-ELSEWHERE = {"leak_shift", "threshold", "dale", "hang"}
+ELSEWHERE = {"leak_shift", "threshold", "dale", "hang", "loaded_survives_rst", "axil_reset_less"}
 
 
 def test_every_fault_has_a_catcher():
