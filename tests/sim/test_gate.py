@@ -3,10 +3,11 @@ Yosys's own cell models (and our DP16KD, :mod:`evoconn.sim.gate`) under the same
 scoreboard, equals the JAX model bit for bit, so a synthesis or memory-inference mismatch cannot
 hide behind the RTL simulation.
 
-One synthesis serves the module (N = 16, lanes 4: about 25 s of Yosys, cached under
-``build/sim/netlist/`` for the rest of the run). The gate-level simulation runs about 35 times slower
-than the RTL's (160 against 5,500 cycles/s, bench/results in docs/hardware.md), so the run is a few
-env steps: every case kind, two steps each.
+One synthesis serves the module (N = 16, lanes 4: about 17-25 s of Yosys, cached under
+``build/sim/netlist/`` for the rest of the run). The gate-level simulation runs about 20-35 times
+slower than the RTL's (docs/hardware.md, "Gate-level simulation"), so the run is a few env steps:
+every case kind, two steps each, and the bus-protocol test (refused accesses, ERR_ADDR, the busy
+checks, the masks read back out of the block RAM).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _need_yosys() -> None:
 def test_ecp5_netlist_equals_jax_model():
     _need_yosys()
     cases, steps = len(KINDS), 2
-    rep = verify(SPEC, LANES, cases=cases, steps=steps, seed=0, state_every=1, gate="ecp5")
+    rep = verify(SPEC, LANES, cases=cases, steps=steps, seed=0, state_every=1, gate="ecp5", protocol=True)
     print(rep.text())
     assert rep.passed, rep.text()
     assert rep.mismatches == [] and rep.failed == {}
