@@ -31,6 +31,7 @@ import dataclasses
 import re
 from pathlib import Path
 
+from evoconn.artifact import atomic_write_text
 from evoconn.spec import Spec
 
 __all__ = ["GATES", "DP16KD_MODEL", "NETLIST_FAULTS", "GateNetlist", "gate_netlist", "require_tools", "swap_pins",
@@ -130,7 +131,7 @@ def gate_netlist(spec: Spec, lanes: int, gate: str, *, fault: str | None = None,
         broken = build.path / f"netlist-{fault}.v"
         text = swap_pins(netlist.read_text(), *edit)
         if not broken.exists() or broken.read_text() != text:
-            broken.write_text(text)
+            atomic_write_text(broken, text)
         netlist = broken
     _check_dp16kd_parameters(netlist.read_text())
     lib = build.path / "cells"
@@ -140,7 +141,8 @@ def gate_netlist(spec: Spec, lanes: int, gate: str, *, fault: str | None = None,
         for name in _DROPPED.get(src.name, ()):
             text = without_module(text, name)
         dest = lib / src.name
-        if not dest.exists() or dest.read_text() != text:  # unchanged: the simulator's build stays valid
-            dest.write_text(text)
+        # unchanged: the simulator's build stays valid; atomic: another worker may be compiling it
+        if not dest.exists() or dest.read_text() != text:
+            atomic_write_text(dest, text)
     return GateNetlist(netlist=netlist, sources=(netlist, lib / "cells_sim.v", DP16KD_MODEL), includes=(lib,),
                        defines={"NO_INCLUDES": 1}, build=build.path, cells=dict(build["cells"]))

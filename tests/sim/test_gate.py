@@ -3,7 +3,7 @@ Yosys's own cell models (and our DP16KD, :mod:`evoconn.sim.gate`) under the same
 scoreboard, equals the JAX model bit for bit, so a synthesis or memory-inference mismatch cannot
 hide behind the RTL simulation.
 
-One synthesis serves the module (N = 16, lanes 4: about 17-25 s of Yosys, cached under
+One synthesis serves the module (N = 16, lanes 4: 11-22 s of Yosys here, cached under
 ``build/sim/netlist/`` for the rest of the run). The gate-level simulation runs about 20-35 times
 slower than the RTL's (docs/hardware.md, "Gate-level simulation"), so the run is a few env steps:
 every case kind, two steps each, and the bus-protocol test (refused accesses, ERR_ADDR, the busy
