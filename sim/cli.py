@@ -12,6 +12,7 @@ from evoconn.options import OptionError, count, integer, real
 
 def register(sub, name: str) -> None:
     from evoconn.sim.cases import INTERRUPTIONS, KINDS
+    from evoconn.sim.gate import GATES
 
     p = sub.add_parser(name, help=summary(name))
     sim_sub = p.add_subparsers(dest="sim_command", metavar="SIM_COMMAND", required=True)
@@ -36,6 +37,10 @@ def register(sub, name: str) -> None:
                         "transactions, each followed by the next case's episode")
     v.add_argument("--sim", choices=["icarus", "verilator"], default=os.environ.get("SIM", "icarus"),
                    help="simulator (default $SIM or icarus)")
+    v.add_argument("--gate", choices=list(GATES), default=None,
+                   help="simulate the post-synthesis netlist of this FPGA flow with its cell models instead "
+                        "of the exported RTL (ecp5: synth_ecp5 as `evoconn hw bitstream --target ecp5`; "
+                        "needs Yosys, the hw extra)")
     v.add_argument("--waves", action="store_true", help="write an FST trace (GTKWave opens it)")
     v.add_argument("--fault", default=None, help=argparse.SUPPRESS)  # test only: a deliberately broken core
     v.set_defaults(func=run_verify, preflight=_check_verify)
@@ -65,6 +70,7 @@ def _check_verify(args: argparse.Namespace) -> None:
 
 def run_verify(args: argparse.Namespace) -> int:
     from evoconn.cli import CLIError
+    from evoconn.hw.toolchain import ToolError
 
     from .verify import verify
 
@@ -72,7 +78,9 @@ def run_verify(args: argparse.Namespace) -> int:
     try:
         rep = verify(spec, args.lanes, cases=args.cases, steps=args.steps, seed=args.seed, sim=args.sim,
                      waves=args.waves, fault=args.fault, only=args.case, state_every=args.state_every,
-                     pauses=args.pauses, protocol=args.protocol, reset=args.reset)
+                     pauses=args.pauses, protocol=args.protocol, reset=args.reset, gate=args.gate)
+    except ToolError as e:  # the gate-level netlist needs Yosys: say so in one line
+        raise CLIError(str(e).splitlines()[0]) from None
     except (TypeError, ValueError, RuntimeError) as e:
         raise CLIError(str(e)) from None
     print(rep.text())

@@ -5,6 +5,10 @@ Per parameter set (spec, lanes, fault, simulator, waves) there is one build fold
 regenerated from the Amaranth core (:func:`evoconn.hw.export.export_verilog`) and cached under
 ``build/sim/verilog/<hash>.v``, the hash taken over the spec, lanes, fault, the Amaranth version and
 the source of ``hw/``: a change to the core rebuilds, nothing else does.
+
+With ``gate="ecp5"`` the simulator compiles the core's post-synthesis ECP5 netlist and the cell
+models instead (:mod:`evoconn.sim.gate`; the synthesis is cached under ``build/sim/netlist/``), in a
+build folder of its own (``...-gate-ecp5``).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ TOPLEVEL = "evoconn_core"
 TEST_MODULE = "evoconn.sim.tb"
 
 
-def build_tag(spec: Spec, lanes: int, sim: str, fault: str | None = None, waves: bool = False) -> str:
+def build_tag(spec: Spec, lanes: int, sim: str, fault: str | None = None, waves: bool = False,
+              gate: str | None = None) -> str:
     """The build folder's name for one parameter set."""
     d = Spec(n_neurons=spec.n_neurons, obs_dim=spec.obs_dim, act_dim=spec.act_dim)
     tag = f"{sim}-n{spec.n_neurons}-d{spec.obs_dim}-a{spec.act_dim}-l{lanes}"
@@ -42,6 +47,8 @@ def build_tag(spec: Spec, lanes: int, sim: str, fault: str | None = None, waves:
         tag += "-s" + spec.hash[:8]
     if fault:
         tag += f"-fault-{fault}"
+    if gate:
+        tag += f"-gate-{gate}"
     if waves:
         tag += "-waves"
     return tag
@@ -125,12 +132,14 @@ def run_cocotb(
     seed: int = 1,
     test_module: str = TEST_MODULE,
     log_file: Path | None = None,
+    gate: str | None = None,
 ) -> RunResult:
     """Build (if needed) and run the cocotb module :mod:`evoconn.sim.tb` on the core's Verilog.
 
     ``test_module`` runs another cocotb module on the same build (:mod:`evoconn.sim.host_bridge`, the
     host's RegisterCore inside the simulator); ``log_file`` sends the simulator's output there
-    instead of stdout.
+    instead of stdout; ``gate`` runs the post-synthesis netlist (:data:`evoconn.sim.gate.GATES`)
+    instead of the exported RTL.
 
     Returns whether every cocotb test passed; never raises for a failing test (the caller reads the
     scoreboard's report), only for a build that cannot happen.
@@ -139,8 +148,16 @@ def run_cocotb(
 
     if sim not in SIMULATORS:
         raise ValueError(f"sim must be one of {SIMULATORS}, got {sim!r}")
-    vfile = verilog_for(spec, lanes, fault)
-    build_dir = BUILD_ROOT / build_tag(spec, lanes, sim, fault, waves)
+    from .gate import NETLIST_FAULTS, gate_netlist
+
+    if fault in NETLIST_FAULTS and not gate:
+        raise ValueError(f"fault {fault!r} is an edit of the synthesized netlist: it needs a gate-level run")
+    if gate:
+        net = gate_netlist(spec, lanes, gate, fault=fault, build_root=BUILD_ROOT / "netlist")
+        sources, includes, defines = list(net.sources), list(net.includes), dict(net.defines)
+    else:
+        sources, includes, defines = [verilog_for(spec, lanes, fault)], [], {}
+    build_dir = BUILD_ROOT / build_tag(spec, lanes, sim, fault, waves, gate)
     build_dir.mkdir(parents=True, exist_ok=True)
     build_args: list[str] = []
     env = dict(os.environ)
@@ -166,7 +183,9 @@ def run_cocotb(
     runner = get_runner(sim)
     t0 = time.perf_counter()
     runner.build(
-        sources=[vfile],
+        sources=sources,
+        includes=includes,
+        defines=defines,
         hdl_toplevel=TOPLEVEL,
         build_dir=build_dir,
         build_args=build_args,

@@ -50,8 +50,9 @@ def _s32(words) -> np.ndarray:
 class Scoreboard:
     """Exact comparison of expected and actual integers; keeps the first mismatches with context."""
 
-    def __init__(self, replay: str, keep: int = 20):
+    def __init__(self, replay: str, keep: int = 20, dut: str = "RTL"):
         self.replay = replay
+        self.dut = dut  # what is compared with the model: the RTL, or a gate-level netlist
         self.keep = keep
         self.compared = 0
         self.outputs = 0
@@ -110,7 +111,7 @@ class Scoreboard:
         if not self.mismatches:
             return f"{self.compared} integers compared, no mismatch"
         first = self.mismatches[0]
-        lines = [f"RTL != JAX model: {len(self.mismatches)} mismatch(es) kept, cases {self.failed_cases}",
+        lines = [f"{self.dut} != JAX model: {len(self.mismatches)} mismatch(es) kept, cases {self.failed_cases}",
                  "first: " + self.describe(first)]
         lines += ["  also: " + self.describe(r) for r in self.mismatches[1:5]]
         how = "replay just that case with waves: " if "{case}" in self.replay else "replay the run with waves: "
@@ -125,13 +126,14 @@ class EvoconnTB:
     then on is built from those values, not from the case file.
     """
 
-    def __init__(self, dut, *, pauses: float = 0.2, idle: float = 0.2, seed: int = 0, replay: str = ""):
+    def __init__(self, dut, *, pauses: float = 0.2, idle: float = 0.2, seed: int = 0, replay: str = "",
+                 what: str = "RTL"):
         self.dut = dut
         self.clk = dut.clk
         Clock(dut.clk, CLOCK_NS, unit="ns").start()
         dut.rst.value = 1
         self.bus = AxilBus(dut, dut.clk, dut.rst, pauses=pauses, idle=idle, seed=seed)
-        self.sb = Scoreboard(replay)
+        self.sb = Scoreboard(replay, dut=what)
         self.rmap: RegisterMap | None = None
         self.spec: Spec | None = None
         self.lanes = 0
@@ -254,7 +256,8 @@ def _replay_cmd(meta: dict) -> str:
 async def test_model(dut):
     """Every case of the case file: outputs, state, spikes, STATUS and CYCLES equal the reference."""
     spec, lanes, cases, meta = load_cases(Path(os.environ["EVOCONN_SIM_CASES"]))
-    tb = EvoconnTB(dut, pauses=meta["pauses"], idle=meta["pauses"], seed=meta["seed"], replay=_replay_cmd(meta))
+    tb = EvoconnTB(dut, pauses=meta["pauses"], idle=meta["pauses"], seed=meta["seed"], replay=_replay_cmd(meta),
+                   what=meta.get("dut", "RTL"))
     await tb.reset()
     await tb.identify(spec, lanes)
     c0, t0 = tb.now_cycles(), time.perf_counter()

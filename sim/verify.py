@@ -61,6 +61,8 @@ class Report:
     replay: str
     #: the cocotb tests that failed, each with its failure message (from the run's results XML)
     failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: the gate-level netlist simulated instead of the RTL (None: the exported RTL)
+    gate: str | None = None
 
     @property
     def cycles_per_s(self) -> float:
@@ -72,7 +74,8 @@ class Report:
 
     def text(self) -> str:
         s = self.spec
-        head = (f"{'PASS' if self.passed else 'FAIL'}  {self.sim}  N={s.n_neurons} d={s.obs_dim} a={s.act_dim} "
+        what = f"{self.sim}, {self.gate} netlist" if self.gate else self.sim
+        head = (f"{'PASS' if self.passed else 'FAIL'}  {what}  N={s.n_neurons} d={s.obs_dim} a={s.act_dim} "
                 f"n_exc={s.n_exc} K={s.substeps} lanes={self.lanes}")
         lines = [head,
                  f"  cases {self.cases}, env steps {self.steps}, compared integers {self.compared} "
@@ -87,12 +90,15 @@ class Report:
 
 
 def replay_command(spec: Spec, lanes: int, *, cases: int, steps: int, seed: int, sim: str, state_every: int,
-                   fault: str | None, case: int | str = "{case}", reset: bool = False) -> str:
+                   fault: str | None, case: int | str = "{case}", reset: bool = False,
+                   gate: str | None = None) -> str:
     """The ``evoconn sim verify`` line that replays one case (``{case}`` left to fill) with waves;
     with ``reset``, the whole hardware-reset run (its cases depend on each other)."""
     args = ["evoconn", "sim", "verify", "--neurons", spec.n_neurons, "--obs-dim", spec.obs_dim,
             "--act-dim", spec.act_dim, "--exc", spec.n_exc, "--substeps", spec.substeps, "--lanes", lanes,
             "--cases", cases, "--steps", steps, "--seed", seed, "--state-every", state_every, "--sim", sim]
+    if gate:
+        args += ["--gate", gate]
     if fault:
         args += ["--fault", fault]
     args += ["--reset", "--waves"] if reset else ["--case", case, "--waves"]
@@ -101,38 +107,48 @@ def replay_command(spec: Spec, lanes: int, *, cases: int, steps: int, seed: int,
 
 def verify(spec: Spec, lanes: int, *, cases: int = 6, steps: int = 8, seed: int = 0, sim: str | None = None,
            waves: bool = False, fault: str | None = None, only: int | None = None, state_every: int = 4,
-           pauses: float = 0.2, protocol: bool = False, reset: bool = False) -> Report:
+           pauses: float = 0.2, protocol: bool = False, reset: bool = False,
+           gate: str | None = None) -> Report:
     """Run the proof for one parameter set; never raises for a mismatch (read :attr:`Report.passed`).
 
     ``only`` runs just case ``only`` of the ``cases``; ``protocol`` adds the bus-protocol test.
     ``reset`` runs the hardware-reset test instead (:mod:`evoconn.sim.tb_reset`: ``rst`` in the middle
     of env steps and AXI transactions, each followed by the next case's episode; it needs
-    ``len(INTERRUPTIONS) + 1`` cases).
+    ``len(INTERRUPTIONS) + 1`` cases). ``gate="ecp5"`` runs the core's post-synthesis ECP5 netlist
+    with the cell models instead of the exported RTL (:mod:`evoconn.sim.gate`; raises
+    :class:`evoconn.hw.toolchain.ToolError` without Yosys).
     """
     if reset and (cases != len(INTERRUPTIONS) + 1 or only is not None or protocol):
         raise ValueError(f"reset=True runs {len(INTERRUPTIONS) + 1} cases, every one, and no protocol test")
     sim = sim or os.environ.get("SIM", "icarus")
+    from .gate import NETLIST_FAULTS, require_tools
+
+    if fault in NETLIST_FAULTS and not gate:
+        raise ValueError(f"fault {fault!r} is an edit of the synthesized netlist: it needs a gate-level run")
+    if gate:
+        require_tools(gate)
     t0 = time.perf_counter()
     todo = make_cases(spec, seed, cases, steps, state_every, only)
     for c in todo:
         expected_trace(spec, lanes, c)
     t_ref = time.perf_counter() - t0
     replay = replay_command(spec, lanes, cases=cases, steps=steps, seed=seed, sim=sim, state_every=state_every,
-                            fault=fault, reset=reset)
-    folder = BUILD_ROOT / build_tag(spec, lanes, sim, fault, waves)
+                            fault=fault, reset=reset, gate=gate)
+    folder = BUILD_ROOT / build_tag(spec, lanes, sim, fault, waves, gate)
     folder.mkdir(parents=True, exist_ok=True)
     tag = (f"s{seed}-c{cases}-t{steps}-e{state_every}" + (f"-only{only}" if only is not None else "")
            + ("-reset" if reset else ""))
     case_file = folder / f"cases-{tag}.npz"
     report_file = folder / f"report-{tag}.json"
     report_file.unlink(missing_ok=True)
-    save_cases(case_file, spec, lanes, todo, {"seed": seed, "pauses": pauses, "replay": replay})
+    save_cases(case_file, spec, lanes, todo, {"seed": seed, "pauses": pauses, "replay": replay,
+                                              "dut": f"{gate} netlist" if gate else "RTL"})
     env = {"EVOCONN_SIM_CASES": str(case_file), "EVOCONN_SIM_REPORT": str(report_file),
            "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING"),
            "PYTHONWARNINGS": "ignore::DeprecationWarning"}  # cocotbext-axi 0.1.28 uses cocotb 1.x calls
     testcase = None if protocol or reset else "test_model"
     res = run_cocotb(spec, lanes, sim=sim, fault=fault, waves=waves, testcase=testcase, extra_env=env,
-                     seed=seed, **({"test_module": RESET_TEST_MODULE} if reset else {}))
+                     seed=seed, gate=gate, **({"test_module": RESET_TEST_MODULE} if reset else {}))
     if report_file.exists():
         r = json.loads(report_file.read_text())
     else:
@@ -145,4 +161,4 @@ def verify(spec: Spec, lanes: int, *, cases: int = 6, steps: int = 8, seed: int 
                   steps=r["steps"], compared=r["compared"], outputs=r["outputs"], state_words=r["state_words"],
                   mismatches=r["mismatches"], summary=r["summary"], sim_cycles=r["sim_cycles"], wall_s=r["wall_s"],
                   reference_s=t_ref, build_s=res.build_s, run_s=res.run_s, build_dir=res.build_dir,
-                  waves=res.waves, replay=replay, failed=failed_tests(res.results_xml))
+                  waves=res.waves, replay=replay, failed=failed_tests(res.results_xml), gate=gate)

@@ -38,3 +38,12 @@ def test_sim_verify_cli_reset_runs_its_own_case_count(capsys):
     for extra in (["--cases", "3"], ["--case", "1"], ["--protocol"]):
         assert main(["sim", "verify", *SMALL, "--reset", *extra]) == 2, extra
         assert "--reset runs" in capsys.readouterr().err
+
+
+def test_sim_verify_gate_without_yosys_is_one_line(capsys, monkeypatch):
+    """``--gate ecp5`` needs Yosys: without it (here: a command that does not exist) the run stops
+    before any work with one line on stderr and exit code 2."""
+    monkeypatch.setenv("EVOCONN_YOSYS", "/nonexistent/yosys")
+    assert main(["sim", "verify", *SMALL, "--gate", "ecp5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "evoconn sim: error:" in err and "/nonexistent/yosys" in err
