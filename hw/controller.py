@@ -146,6 +146,7 @@ class Controller(wiring.Component):
         def rec_cycle():
             """One cycle of the row-read phase: read the next spiking neuron's MASK_H row."""
             rd("mask_h", self.pre)
+            rd("state_isyn", 0)  # for the update phase's stage 0, should this be the last row read
             m.d.sync += [row_valid.eq(1), row_sel_in.eq(0),
                          delta.eq(Mux(self.pre < spec.n_exc, 1, -1)), spike.eq(self.spike_rest)]
             with m.If(self.spike_rest == 0):
@@ -206,6 +207,7 @@ class Controller(wiring.Component):
                 m.next = "IN_STORE"
             with state("IN_STORE"):  # row u, taken the cycle before (sel is u + 1)
                 wr("state_iin", u, self.acc_bottom_sat)
+                rd("state_isyn", 0)  # for the first sub-step's stage 0, should it have no row reads
                 m.d.sync += [u.eq(u + 1), clr.eq(u == rows - 2)]  # the clear in the last cycle
                 with m.If(u == rows - 1):
                     m.d.sync += sub.eq(0)
@@ -214,7 +216,7 @@ class Controller(wiring.Component):
                 with m.If(spike != 0):
                     rec_cycle()
                 with m.Else():  # no spike arrives: the update phase's first cycle (UPD at row 0)
-                    rd("state_isyn", 0)
+                    rd("state_isyn", 1 if rows > 1 else 0)
                     m.d.sync += [u.eq(1), clr.eq(rows == 1)]
                     m.next = "UPD"
             with state("REC"):
@@ -224,7 +226,9 @@ class Controller(wiring.Component):
 
                 def in_range(row):  # no read beyond the depth while the pipeline drains
                     return Mux(row < rows, row, 0)
-                rd("state_isyn", in_range(u))  # stage 1's, one cycle ahead
+                # stage 0's, one cycle ahead (row 0's in the cycle before UPD, and again from the
+                # last row on: the next sub-step's, should it have no row reads)
+                rd("state_isyn", in_range(u + 1))
                 rd("state_iin", in_range(u_d[0]))  # stage 2's
                 rd("state_v", in_range(u_d[0]))  # stages 2 and 3's (carried in p2_v)
                 rd("state_rate", in_range(u_d[2]))  # stage 4's

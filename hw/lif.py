@@ -1,9 +1,12 @@
 """The LIF update of ``lanes`` neurons a cycle: a pipeline of :data:`PIPE` registered stages.
 
-Row r's I_syn is read at UPD cycle r; stage s works on it at cycle r + s, with each state memory
-read one cycle before the stage that needs it (so no state is carried in registers) and written
-back from that stage (the controller addresses the memories; this unit is the arithmetic):
+Row r's I_syn is read at UPD cycle r - 1; stage s works on it at cycle r + s, with each state
+memory read one cycle before the stage that needs it (so no state is carried in registers beyond
+``decay(I_syn)``, v and u - v) and written back from that stage (the controller addresses the
+memories; this unit is the arithmetic):
 
+0. ``decay(I_syn)``, registered beside the row of recurrent counts ``c`` (the accumulator array's
+   register)
 1. ``I_syn' = sat(decay(I_syn) + c << rec_shift)``                  (``isyn_new``)
 2. ``u = sat(I_syn' + I_in); d = u - v``
 3. ``v' = sat(v + gain(d)); z = v' > 2**F; v'' = z ? 0 : v'``       (``v_new``)
@@ -39,7 +42,7 @@ PIPE = 4
 
 class LIFPipeline(wiring.Component):
     """Ports in: ``acc`` (the recurrent counts of the row in stage 1), the memories' read data
-    ``isyn_rd`` (stage 1), ``v_rd`` and ``iin_rd`` (stage 2), ``rate_rd`` (stage 4), ``row4`` (the row
+    ``isyn_rd`` (stage 0), ``v_rd`` and ``iin_rd`` (stage 2), ``rate_rd`` (stage 4), ``row4`` (the row
     in stage 4, for its Dale sign). Out: ``isyn_new``, ``v_new``, ``rate_new`` (rows to write back,
     lane 0 first), ``z3`` (the spikes of the row in stage 3) and ``z`` (those of the row in stage 4)."""
 
@@ -80,9 +83,12 @@ class LIFPipeline(wiring.Component):
             rate_old = self.rate_rd[lane * rw_bits:(lane + 1) * rw_bits].as_signed()
             iin = self.iin_rd[lane * sw:(lane + 1) * sw].as_signed()
             p = f"l{lane}"
+            # stage 0: the decay, registered (the row's counts are the accumulator array's register)
+            dec = decay(isyn_old, spec.syn_leak)
+            p0_dec = Signal(dec.shape(), name=f"{p}_p0_dec")  # at its full width: nothing narrows
+            m.d.sync += p0_dec.eq(dec)
             # stage 1
-            isyn1 = saturate(m, decay(isyn_old, spec.syn_leak) + (self.acc[lane] << spec.rec_shift), sw,
-                             f"{p}_isyn")
+            isyn1 = saturate(m, p0_dec + (self.acc[lane] << spec.rec_shift), sw, f"{p}_isyn")
             m.d.sync += p1_isyn[lane].eq(isyn1)
             # stage 2
             u_cur = saturate(m, p1_isyn[lane] + iin, sw, f"{p}_u")
