@@ -74,6 +74,14 @@ class LIFPipeline(wiring.Component):
         p1_isyn = [Signal(signed(sw), name=f"l{lane}_p1_isyn") for lane in range(lanes)]
         p2_v = [Signal(signed(sw), name=f"l{lane}_p2_v") for lane in range(lanes)]
         p2_d = [Signal(signed(sw + 1), name=f"l{lane}_p2_d") for lane in range(lanes)]
+        # the threshold compare without the saturation in front of it: sat(x) > thr iff x > thr
+        # (sat is monotonic and thr lies strictly inside the state range), and x > thr iff
+        # (v - (thr + 1)) + gain(d) >= 0, whose v - (thr + 1) stage 2 registers; the spike is then
+        # the sign of one add beside the one that makes v' (the fault: x >= thr, v - thr)
+        lo, hi = -(1 << (sw - 1)), (1 << (sw - 1)) - 1
+        assert lo < thr < hi, "the threshold must lie inside the state range"
+        thr_off = thr + (0 if self.fault == "threshold" else 1)
+        p2_vt = [Signal(signed(sw + 1), name=f"l{lane}_p2_vt") for lane in range(lanes)]
         p3_z = Signal(lanes)
         z3 = []
         v_new, isyn_new, rate_new = [], [], []
@@ -92,10 +100,11 @@ class LIFPipeline(wiring.Component):
             m.d.sync += p1_isyn[lane].eq(isyn1)
             # stage 2
             u_cur = saturate(m, p1_isyn[lane] + iin, sw, f"{p}_u")
-            m.d.sync += [p2_v[lane].eq(v_old), p2_d[lane].eq(u_cur - v_old)]
+            m.d.sync += [p2_v[lane].eq(v_old), p2_d[lane].eq(u_cur - v_old), p2_vt[lane].eq(v_old - thr_off)]
             # stage 3
-            v1 = saturate(m, p2_v[lane] + gain(p2_d[lane], mem_leak), sw, f"{p}_v")
-            z = named(m, (v1 >= thr) if self.fault == "threshold" else (v1 > thr), f"{p}_z")
+            g = named(m, gain(p2_d[lane], mem_leak), f"{p}_g")
+            v1 = saturate(m, p2_v[lane] + g, sw, f"{p}_v")
+            z = named(m, ~(p2_vt[lane] + g)[-1], f"{p}_z")  # v' > thr (v' >= thr under the fault)
             m.d.sync += p3_z[lane].eq(z)
             z3.append(z)
             # stage 4: neuron r * lanes + lane is excitatory iff r < ceil((n_exc - lane) / lanes)
