@@ -3,9 +3,17 @@
 
 States: ``IDLE``; ``CLEAR`` (RESET_STATE or ABORT: zero the state memories and the spikes, N /
 lanes cycles); the input phase ``IN_READ`` (2d mask rows), ``IN_WAIT``, ``IN_STORE`` (N / lanes
-rows of I_in); per sub-step ``REC`` (one cycle per spiking presynaptic neuron) and ``UPD`` (the LIF
-pipeline, N / lanes + PIPE - 1 cycles, the last sub-step one more); the output phase ``OUT`` (a * N
-/ lanes cycles), ``OUT_WAIT``, ``OUT_DRAIN``, ``OUT_LAST``.
+rows of I_in); per sub-step ``SUB`` (its first cycle), ``REC`` (one cycle per spiking presynaptic
+neuron) and ``UPD`` (the LIF pipeline, N / lanes + PIPE - 1 cycles, the last sub-step one more); the
+output phase ``OUT`` (a * N / lanes cycles), ``OUT_WAIT``, ``OUT_DRAIN``, ``OUT_LAST``.
+
+``SUB`` is a sub-step's first cycle whatever it holds: the first row read when a neuron spiked
+(then it is a ``REC`` cycle), else the update phase's first cycle (``UPD`` at row 0). The choice is
+made inside it from the registered spike vector, so the cycle before (the previous sub-step's
+stage 3, whose spikes come from the threshold compare) does not decide the next state from them.
+
+The accumulator array's row select ``acc_sel`` and its ``acc_clear`` are registers of their own,
+loaded one cycle ahead: no decode of the FSM's state lies between them and the array.
 
 It drives the datapath side of the memories (:mod:`evoconn.hw.memories`), the accumulator array's
 and the output accumulator's controls, and owns the spike vector, DONE and ABORTED. The register
@@ -124,12 +132,28 @@ class Controller(wiring.Component):
             m.d.sync += [done.eq(0), aborted.eq(0), i.eq(0)]
             m.next = "IN_READ"
 
-        def enter_substep(vector):
-            with m.If(vector != 0):
-                m.next = "REC"
-            with m.Else():
+        # the accumulator array's row select and clear: registers loaded one cycle ahead. ``sel``
+        # counts on by itself (row r of a pass is read r cycles after it is loaded with 0); ``clr``
+        # is set for one cycle by the statements below (each the cycle before its clear)
+        sel, clr = self.acc_sel, self.acc_clear
+        m.d.sync += [sel.eq(sel + 1), clr.eq(0)]
+
+        def enter_substep():
+            # the choice between a row-read phase and the update phase is made in SUB itself
+            m.d.sync += [u.eq(0), sel.eq(0)]
+            m.next = "SUB"
+
+        def rec_cycle():
+            """One cycle of the row-read phase: read the next spiking neuron's MASK_H row."""
+            rd("mask_h", self.pre)
+            rd("state_isyn", 0)  # for the update phase's stage 0, should this be the last row read
+            m.d.sync += [row_valid.eq(1), row_sel_in.eq(0),
+                         delta.eq(Mux(self.pre < spec.n_exc, 1, -1)), spike.eq(self.spike_rest)]
+            with m.If(self.spike_rest == 0):
+                m.d.sync += [u.eq(0), sel.eq(0)]
                 m.next = "UPD"
-            m.d.sync += u.eq(0)
+            with m.Else():
+                m.next = "REC"
 
         stage3 = Signal()  # stage 3 of the LIF pipeline holds a row (only in UPD)
         m.d.sync += [row_valid.eq(0), out_valid.eq(0), u_d[0].eq(u)]
@@ -158,8 +182,10 @@ class Controller(wiring.Component):
             with state("CLEAR"):
                 for name in STATES:
                     wr(name, u, 0)
-                # the accumulators, which an aborted step may have left full, are cleared at once
-                m.d.comb += self.acc_clear.eq(1)
+                # the accumulators, which an aborted step may have left full, are cleared from the
+                # second cycle of CLEAR to the first after it (an add still landing in the first
+                # cycle is cleared too; the cycle after CLEAR has none)
+                m.d.sync += clr.eq(1)
                 m.d.sync += [spike.eq(0), u.eq(u + 1)]
                 with m.If(u == rows - 1):
                     m.d.sync += pend_start.eq(0)
@@ -174,36 +200,42 @@ class Controller(wiring.Component):
                 m.d.sync += [row_valid.eq(1), row_sel_in.eq(1), delta.eq(Mux(neg, -xq, xq)),
                              i.eq(i + 1)]
                 with m.If(i == last_in):
+                    m.d.sync += sel.eq(0)  # row 0 is taken in IN_WAIT, with the last row's add
                     m.next = "IN_WAIT"
             with state("IN_WAIT"):
-                m.d.sync += u.eq(0)
+                m.d.sync += [u.eq(0), clr.eq(rows == 1)]
                 m.next = "IN_STORE"
-            with state("IN_STORE"):
-                m.d.comb += [self.acc_sel.eq(u), self.acc_clear.eq(u == rows - 1)]
+            with state("IN_STORE"):  # row u, taken the cycle before (sel is u + 1)
                 wr("state_iin", u, self.acc_bottom_sat)
-                m.d.sync += u.eq(u + 1)
+                rd("state_isyn", 0)  # for the first sub-step's stage 0, should it have no row reads
+                m.d.sync += [u.eq(u + 1), clr.eq(u == rows - 2)]  # the clear in the last cycle
                 with m.If(u == rows - 1):
                     m.d.sync += sub.eq(0)
-                    enter_substep(spike)
-            with state("REC"):
-                rd("mask_h", self.pre)
-                m.d.sync += [row_valid.eq(1), row_sel_in.eq(0),
-                             delta.eq(Mux(self.pre < spec.n_exc, 1, -1)), spike.eq(self.spike_rest)]
-                with m.If(self.spike_rest == 0):
-                    m.d.sync += u.eq(0)
+                    enter_substep()
+            with state("SUB"):
+                with m.If(spike != 0):
+                    rec_cycle()
+                with m.Else():  # no spike arrives: the update phase's first cycle (UPD at row 0)
+                    rd("state_isyn", 1 if rows > 1 else 0)
+                    m.d.sync += [u.eq(1), clr.eq(rows == 1)]
                     m.next = "UPD"
+            with state("REC"):
+                rec_cycle()
             with state("UPD"):
                 m.d.comb += stage3.eq((u >= 3) & (u <= rows + 2))
 
                 def in_range(row):  # no read beyond the depth while the pipeline drains
                     return Mux(row < rows, row, 0)
-                rd("state_isyn", in_range(u))  # stage 1's, one cycle ahead
+                # stage 0's, one cycle ahead (row 0's in the cycle before UPD, and again from the
+                # last row on: the next sub-step's, should it have no row reads)
+                rd("state_isyn", in_range(u + 1))
                 rd("state_iin", in_range(u_d[0]))  # stage 2's
                 rd("state_v", in_range(u_d[0]))  # stages 2 and 3's (carried in p2_v)
                 rd("state_rate", in_range(u_d[2]))  # stage 4's
-                m.d.sync += u.eq(u + 1)
+                # stage 0 (the accumulator row's register) takes row u (sel is u); the array is
+                # cleared in the cycle after the last (u = rows)
+                m.d.sync += [u.eq(u + 1), clr.eq(u == rows - 1)]
                 with m.If((u >= 1) & (u <= rows)):  # stage 1 holds a row
-                    m.d.comb += [self.acc_sel.eq(u_d[0]), self.acc_clear.eq(u == rows)]
                     wr("state_isyn", u_d[0], self.isyn_new)
                 with m.If(stage3):  # stage 3: the spikes are final
                     wr("state_v", u_d[2], self.v_new)
@@ -216,7 +248,7 @@ class Controller(wiring.Component):
                     m.next = "OUT"
                 with m.If((sub != last_sub) & (u == rows + PIPE - 2)):
                     m.d.sync += sub.eq(sub + 1)
-                    enter_substep(spike_next)
+                    enter_substep()
             with state("OUT"):
                 rd("state_rate", u)
                 rd("mask_out", k)

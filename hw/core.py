@@ -17,7 +17,12 @@ Architecture (one env step, START to DONE; the cycle counts are :class:`evoconn.
   spike vector, :mod:`evoconn.hw.spikes`, which is consumed as it goes). Then ``N / lanes + 3``
   cycles of LIF updates: a pipeline of ``PIPE = 4`` registered stages takes ``lanes`` neurons a
   cycle (read-modify-write of I_syn in stage 1, v in stage 3, rate in stage 4; each memory is read
-  one cycle before the stage that needs it). The new spikes are shifted into the spike vector
+  one cycle before the stage that needs it), behind a stage 0 that registers the row's recurrent
+  counts (the accumulator array's ``bottom``, the last row read's add bypassed into it, so it costs
+  no cycle) and ``decay(I_syn)``; the accumulator select and clear are registers of their own, so
+  neither the FSM's decode nor the N / lanes-to-1 read multiplexer is in front of stage 1. The
+  sub-step's first cycle (``SUB``) picks a row read or the update phase from the registered spike
+  vector. The new spikes are shifted into the spike vector
   ``lanes`` at a time from stage 3, so the next sub-step starts while stage 4 writes the last
   row's rate (that write runs on its own registered stage-valid bit, whichever state the FSM is
   in); the output phase waits for it, so the last sub-step takes one cycle more.

@@ -1,9 +1,12 @@
 """The LIF update of ``lanes`` neurons a cycle: a pipeline of :data:`PIPE` registered stages.
 
-Row r's I_syn is read at UPD cycle r; stage s works on it at cycle r + s, with each state memory
-read one cycle before the stage that needs it (so no state is carried in registers) and written
-back from that stage (the controller addresses the memories; this unit is the arithmetic):
+Row r's I_syn is read at UPD cycle r - 1; stage s works on it at cycle r + s, with each state
+memory read one cycle before the stage that needs it (so no state is carried in registers beyond
+``decay(I_syn)``, v and u - v) and written back from that stage (the controller addresses the
+memories; this unit is the arithmetic):
 
+0. ``decay(I_syn)``, registered beside the row of recurrent counts ``c`` (the accumulator array's
+   register)
 1. ``I_syn' = sat(decay(I_syn) + c << rec_shift)``                  (``isyn_new``)
 2. ``u = sat(I_syn' + I_in); d = u - v``
 3. ``v' = sat(v + gain(d)); z = v' > 2**F; v'' = z ? 0 : v'``       (``v_new``)
@@ -39,7 +42,7 @@ PIPE = 4
 
 class LIFPipeline(wiring.Component):
     """Ports in: ``acc`` (the recurrent counts of the row in stage 1), the memories' read data
-    ``isyn_rd`` (stage 1), ``v_rd`` and ``iin_rd`` (stage 2), ``rate_rd`` (stage 4), ``row4`` (the row
+    ``isyn_rd`` (stage 0), ``v_rd`` and ``iin_rd`` (stage 2), ``rate_rd`` (stage 4), ``row4`` (the row
     in stage 4, for its Dale sign). Out: ``isyn_new``, ``v_new``, ``rate_new`` (rows to write back,
     lane 0 first), ``z3`` (the spikes of the row in stage 3) and ``z`` (those of the row in stage 4)."""
 
@@ -71,6 +74,14 @@ class LIFPipeline(wiring.Component):
         p1_isyn = [Signal(signed(sw), name=f"l{lane}_p1_isyn") for lane in range(lanes)]
         p2_v = [Signal(signed(sw), name=f"l{lane}_p2_v") for lane in range(lanes)]
         p2_d = [Signal(signed(sw + 1), name=f"l{lane}_p2_d") for lane in range(lanes)]
+        # the threshold compare without the saturation in front of it: sat(x) > thr iff x > thr
+        # (sat is monotonic and thr lies strictly inside the state range), and x > thr iff
+        # (v - (thr + 1)) + gain(d) >= 0, whose v - (thr + 1) stage 2 registers; the spike is then
+        # the sign of one add beside the one that makes v' (the fault: x >= thr, v - thr)
+        lo, hi = -(1 << (sw - 1)), (1 << (sw - 1)) - 1
+        assert lo < thr < hi, "the threshold must lie inside the state range"
+        thr_off = thr + (0 if self.fault == "threshold" else 1)
+        p2_vt = [Signal(signed(sw + 1), name=f"l{lane}_p2_vt") for lane in range(lanes)]
         p3_z = Signal(lanes)
         z3 = []
         v_new, isyn_new, rate_new = [], [], []
@@ -80,16 +91,20 @@ class LIFPipeline(wiring.Component):
             rate_old = self.rate_rd[lane * rw_bits:(lane + 1) * rw_bits].as_signed()
             iin = self.iin_rd[lane * sw:(lane + 1) * sw].as_signed()
             p = f"l{lane}"
+            # stage 0: the decay, registered (the row's counts are the accumulator array's register)
+            dec = decay(isyn_old, spec.syn_leak)
+            p0_dec = Signal(dec.shape(), name=f"{p}_p0_dec")  # at its full width: nothing narrows
+            m.d.sync += p0_dec.eq(dec)
             # stage 1
-            isyn1 = saturate(m, decay(isyn_old, spec.syn_leak) + (self.acc[lane] << spec.rec_shift), sw,
-                             f"{p}_isyn")
+            isyn1 = saturate(m, p0_dec + (self.acc[lane] << spec.rec_shift), sw, f"{p}_isyn")
             m.d.sync += p1_isyn[lane].eq(isyn1)
             # stage 2
             u_cur = saturate(m, p1_isyn[lane] + iin, sw, f"{p}_u")
-            m.d.sync += [p2_v[lane].eq(v_old), p2_d[lane].eq(u_cur - v_old)]
+            m.d.sync += [p2_v[lane].eq(v_old), p2_d[lane].eq(u_cur - v_old), p2_vt[lane].eq(v_old - thr_off)]
             # stage 3
-            v1 = saturate(m, p2_v[lane] + gain(p2_d[lane], mem_leak), sw, f"{p}_v")
-            z = named(m, (v1 >= thr) if self.fault == "threshold" else (v1 > thr), f"{p}_z")
+            g = named(m, gain(p2_d[lane], mem_leak), f"{p}_g")
+            v1 = saturate(m, p2_v[lane] + g, sw, f"{p}_v")
+            z = named(m, ~(p2_vt[lane] + g)[-1], f"{p}_z")  # v' > thr (v' >= thr under the fault)
             m.d.sync += p3_z[lane].eq(z)
             z3.append(z)
             # stage 4: neuron r * lanes + lane is excitatory iff r < ceil((n_exc - lane) / lanes)

@@ -27,10 +27,12 @@ class CycleModel:
     exactly this many cycles, counted by its CYCLES register as the cycles with STATUS.BUSY set
     after the START write is accepted. The input's ``+1`` is one cycle of block-RAM read latency
     at the end of the phase (the last row read's data); the sub-step's ``+3`` is the depth of the LIF
-    update pipeline up to its spikes (one cycle of read latency, then the registered stages 1 to 3:
-    the last row's spikes are final 3 cycles after its read was issued; its stage 4, the rate write,
-    overlaps the next sub-step's first cycle); the output's ``+4`` is that stage 4 after the last
-    sub-step, one cycle of read latency and two more for the registered stages of its adder tree.
+    update pipeline up to its spikes (the cycle in which the last mask row's add lands, which is
+    also the update's stage 0, the registered accumulator row, for row 0 with that add bypassed
+    into it; then the registered stages 1 to 3: the last row's spikes are final 3 cycles after its
+    stage 0; its stage 4, the rate write, overlaps the next sub-step's first cycle); the output's
+    ``+4`` is that stage 4 after the last sub-step, one cycle of read latency and two more for the
+    registered stages of its adder tree.
     START itself costs nothing, and a sub-step with no arriving spikes skips the row-read phase
     entirely.
     """
