@@ -147,18 +147,36 @@ def baselines(cfg: TrainConfig, rows: list[dict]) -> dict[str, float]:
     return out
 
 
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend, or None where matplotlib is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save_png(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def plot_curve(rows: list[dict], path: Path, title: str,
                lines: dict[str, float] | None = None) -> bool:
     """The learning curve as a PNG, with ``lines`` (label -> return, e.g. :func:`baselines`) drawn
     across it; False (and nothing written) where matplotlib is not installed (a board image need
     not have it)."""
-    try:
-        import matplotlib
-    except ImportError:
+    plt = _pyplot()
+    if plt is None:
         return False
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     x = [r["env_steps"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -173,11 +191,7 @@ def plot_curve(rows: list[dict], path: Path, title: str,
     ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    _save_png(fig, path)
     return True
 
 
@@ -202,13 +216,9 @@ def plot_diagnostics(rows: list[dict], path: Path, title: str) -> bool:
     have = [k for k in (*DIAGNOSTICS, FIRING) if any(k in r for r in rows)]
     if not have:
         return False
-    try:
-        import matplotlib
-    except ImportError:
+    plt = _pyplot()
+    if plt is None:
         return False
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     def series(key):
         pts = [(r["env_steps"], r[key]) for r in rows if key in r]
@@ -230,11 +240,7 @@ def plot_diagnostics(rows: list[dict], path: Path, title: str) -> bool:
     bottom.set_ylabel("spikes / ms / neuron")
     bottom.set_xlabel("env steps")
     bottom.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    _save_png(fig, path)
     return True
 
 
