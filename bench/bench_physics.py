@@ -121,8 +121,11 @@ def worker_mujoco(env_name: str, batch: int, chunk: int, seconds: float) -> dict
     return r
 
 
-def _run(cmd: list[str]) -> dict:
-    res = subprocess.run(cmd, capture_output=True, text=True)
+def _run(cmd: list[str], timeout: float | None = None) -> dict:
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"no result within {timeout:.0f} s (killed)"}
     if res.returncode != 0:
         tail = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["(no output)"]
         return {"error": tail[0][:300]}
@@ -138,6 +141,8 @@ def main() -> int:
     ap.add_argument("--chunk", type=int, default=20, help="env steps per jitted call")
     ap.add_argument("--seconds", type=float, default=3.0, help="timed seconds per process (at least)")
     ap.add_argument("--official-python", help="python of the official code's venv (for brax-v1)")
+    ap.add_argument("--worker-timeout", type=float, default=900,
+                    help="seconds before a worker (compile included) is killed and its row marked failed")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--tag", default="physics")
     ap.add_argument("--worker", nargs=3, metavar=("OPTION", "ENV", "BATCH"), help=argparse.SUPPRESS)
@@ -160,7 +165,7 @@ def main() -> int:
                     load = os.getloadavg()[0]
                     print(f"[bench physics] {env} batch {batch} round {rnd + 1}: {opt} (load {load:.1f})",
                           file=sys.stderr, flush=True)
-                    r = _run([py, __file__, "--worker", opt, env, str(batch), *common])
+                    r = _run([py, __file__, "--worker", opt, env, str(batch), *common], args.worker_timeout)
                     r.update(option=opt, env=env, batch=batch, round=rnd, load1_before=load)
                     print(json.dumps(r), file=sys.stderr, flush=True)
                     raw.append(r)
