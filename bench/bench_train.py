@@ -1,10 +1,15 @@
 """Training benchmarks: (a) EC generation throughput, (b) EC-int vs EC-float vs ES-RSNN efficiency.
 
     python bench/bench_train.py throughput --env hopper --neurons 256 --populations 256 1024
-    # about an hour on 2 CPU cores (bench/results/train_compare_hopper_cap1000_g60.md):
-    python bench/bench_train.py compare --env hopper --population 256 --neurons 64 \
-        --episode-len 1000 --generations 60 --seeds 0 1 2 --work runs/cmp-hopper-cap1000
-    # a larger budget: the same command with more --generations resumes those runs and extends them
+    # EC-int against ES-RSNN, 5 seeds, 16 eval copies, the budget fixed in advance
+    # (bench/results/train_compare_plan.md; about 75 minutes on 2 CPU cores):
+    python bench/bench_train.py compare --env hopper --population 272 --eval-copies 16 \
+        --neurons 64 --episode-len 1000 --generations 60 --seeds 0 1 2 3 4 \
+        --methods EC-int ES-RSNN --work runs/cmp5 --tag train_compare5_hopper_cap1000_g60 \
+        --plan bench/results/train_compare_plan.md
+    # re-score committed comparisons like for like, no run repeated (the command that made
+    # bench/results/train_compare_rescored.md is in that file):
+    python bench/bench_train.py rescore bench/results/train_compare_hopper_cap200.json ...
 
 Results (JSON, plots, and for compare a markdown report) go to bench/results/ with the exact
 command line recorded. An interrupted compare resumes when run again with the same --work.
@@ -199,17 +204,19 @@ def compare(args) -> dict:
     from evoconn.training.trainer import CHECKPOINT, TrainConfig, train
 
     runs = {}
-    variants = [("EC-int", "ec", "int"), ("EC-float", "ec", "float"), ("ES-RSNN", "es", "float")]
+    variants = [v for v in (("EC-int", "ec", "int"), ("EC-float", "ec", "float"), ("ES-RSNN", "es", "float"))
+                if v[0] in args.methods]
     pop = args.population
     for seed in args.seeds:  # seed by seed, so that a comparison cut short still compares
         for name, algo, model in variants:
             p = pop
-            if algo == "es" and (p - max(1, round(p / 80))) % 2:
+            n_eval = args.eval_copies if args.eval_copies is not None else max(1, round(p / 80))
+            if algo == "es" and (p - n_eval) % 2:
                 p += 1  # mirrored pairs need an even number of training members
             cfg = TrainConfig(env=args.env, algo=algo, model=model, population=p,
                               generations=args.generations, neurons=args.neurons, seed=seed,
                               physics=args.backend, episode_len=args.episode_len,
-                              checkpoint_every=10)
+                              eval_copies=args.eval_copies, checkpoint_every=10)
             out = Path(args.work) / f"{name}-{seed}"
             # an interrupted comparison resumes where it stopped: finished runs are read back,
             # a run cut off mid-way continues from its last checkpoint
@@ -220,9 +227,7 @@ def compare(args) -> dict:
                 [{k: r[k] for k in ("generation", "env_steps", "wall_time", "eval/fitness",
                                     "train/fitness_mean")} for r in rows])
             print(name, seed, rows[-1]["eval/fitness"], rows[-1]["wall_time"], flush=True)
-    res = analyse(runs)
-    _plot(runs, res, args)
-    return {**res, "runs": runs}
+    return {"runs": runs}
 
 
 def _progress(label: str, total: int):
@@ -252,132 +257,7 @@ def _reach(r: list[dict], key: str, threshold: float, window: int) -> dict | Non
     return r[min(len(r) - 1, hit[0] + window - 1)] if len(hit) else None
 
 
-def analyse(runs: dict[str, list[list[dict]]], window: int = 5) -> dict:
-    """ES-RSNN's final return (train mean over the last ``window`` generations, mean over seeds),
-    and per method the env steps and wall time each seed needs for its own ``window``-generation
-    mean to reach it (counted at the end of that window)."""
-    import numpy as np
-
-    def smooth(r, key):
-        return _smooth(r, key, window)
-
-    es = runs["ES-RSNN"]
-    es_final = float(np.mean([smooth(r, "train/fitness_mean")[-1] for r in es]))
-    es_steps = float(np.mean([r[-1]["env_steps"] for r in es]))
-    es_wall = float(np.mean([r[-1]["wall_time"] for r in es]))
-    out = {"es_final_train_mean": es_final, "es_env_steps": es_steps, "es_wall_time": es_wall,
-           "window": window, "methods": {},
-           "total_train_s": float(sum(r[-1]["wall_time"] for rs in runs.values() for r in rs))}
-    for name, rs in runs.items():
-        reach = []
-        for r in rs:
-            q = _reach(r, "train/fitness_mean", es_final, window)
-            reach.append(None if q is None else {"generation": q["generation"],
-                                                 "env_steps": q["env_steps"], "wall_time": q["wall_time"]})
-        ok = [q for q in reach if q is not None]
-        m = {
-            "final_eval": [float(smooth(r, "eval/fitness")[-1]) for r in rs],
-            "final_train_mean": [float(smooth(r, "train/fitness_mean")[-1]) for r in rs],
-            "env_steps": [r[-1]["env_steps"] for r in rs],
-            "wall_time": [r[-1]["wall_time"] for r in rs],
-            "reach_es_final": reach,
-            "seeds_reaching": len(ok),
-        }
-        if ok:
-            m["steps_to_reach"] = float(np.mean([q["env_steps"] for q in ok]))
-            m["wall_to_reach"] = float(np.mean([q["wall_time"] for q in ok]))
-        out["methods"][name] = m
-    es_reach = out["methods"]["ES-RSNN"].get("steps_to_reach")
-    for m in out["methods"].values():
-        if "steps_to_reach" in m:
-            # ES's whole budget over EC's steps to its final (what the issue asks), and ES's own
-            # steps to that return over EC's (like for like: it ignores ES's time on a plateau)
-            m["es_budget_over_steps_to_reach"] = es_steps / m["steps_to_reach"]
-            m["es_reach_over_steps_to_reach"] = es_reach / m["steps_to_reach"] if es_reach else None
-            m["es_wall_over_wall_to_reach"] = es_wall / m["wall_to_reach"]
-    return out
-
-
 COLORS = {"EC-int": "C0", "EC-float": "C1", "ES-RSNN": "C2"}
-
-
-def _plot(runs, res, args) -> None:
-    import matplotlib
-    import numpy as np
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharey="row")
-    for name, rs in runs.items():
-        c = COLORS[name]
-        n = min(len(r) for r in rs)
-        for row, key in enumerate(("eval/fitness", "train/fitness_mean")):
-            for col, x in enumerate(("env_steps", "wall_time")):
-                ax = axes[row, col]
-                for r in rs:  # each seed thin, the mean over seeds bold
-                    ax.plot([q[x] for q in r], [q[key] for q in r], color=c, alpha=0.25, lw=0.8)
-                xs = np.mean([[q[x] for q in r[:n]] for r in rs], axis=0)
-                ys = np.mean([[q[key] for q in r[:n]] for r in rs], axis=0)
-                ax.plot(xs, ys, color=c, lw=2, label=f"{name} (mean of {len(rs)} seeds)")
-                if row == 1:
-                    for q in res["methods"][name]["reach_es_final"]:
-                        if q is not None and name != "ES-RSNN":
-                            ax.plot(q[x], res["es_final_train_mean"], "o", color=c, ms=6, mfc="none")
-    for col, x in enumerate(("env steps", "wall time (s, this 2-core CPU)")):
-        axes[1, col].axhline(res["es_final_train_mean"], color="C2", ls="--", lw=1,
-                             label="ES-RSNN's final train mean (circles: EC seeds reach it)")
-        axes[1, col].set_xlabel(x)
-    axes[0, 0].set_ylabel("eval return (deterministic copies)")
-    axes[1, 0].set_ylabel("train return, population mean")
-    for ax in axes.flat:
-        ax.grid(alpha=0.3)
-    axes[0, 0].legend(loc="lower right", fontsize=8)
-    axes[1, 0].legend(loc="lower right", fontsize=8)
-    fig.suptitle(f"{args.env}: EC (integer core, float model) vs ES-RSNN; population {args.population}, "
-                 f"N={args.neurons}, episode cap {args.episode_len}, {args.generations} generations, "
-                 f"seeds {args.seeds}")
-    fig.tight_layout()
-    fig.savefig(RESULTS / f"{args.tag}.png", dpi=90)
-
-
-def report(res: dict) -> str:
-    """The comparison as markdown: settings, the command, and one row per method."""
-    import numpy as np
-
-    def ms(v):
-        return f"{np.mean(v):,.0f} ({min(v):,.0f} to {max(v):,.0f})"
-
-    lines = [f"# {res['args']['env']}: EC on the integer core, EC on the float model, ES-RSNN", "",
-             "Made by (results in the JSON and PNG of the same name):", "", "    " + res["command"], "",
-             f"jax {res['env']['jax']}, brax {res['env']['brax']} ({res['env']['backend']} backend), "
-             f"devices {res['env']['devices']}; population {res['args']['population']}, "
-             f"N = {res['args']['neurons']}, episode cap {res['args']['episode_len']}, "
-             f"{res['args']['generations']} generations, seeds {res['args']['seeds']}. "
-             f"Generations of all runs together: {res['total_train_s'] / 60:.1f} min.", "",
-             f"ES-RSNN's final return (train mean over the last {res['window']} generations, mean over "
-             f"seeds): **{res['es_final_train_mean']:.1f}**, after {res['es_env_steps']:,.0f} env steps "
-             f"and {res['es_wall_time']:.0f} s.", "",
-             "| method | final eval return | final train mean | env steps | wall s | env steps to reach "
-             "ES-RSNN's final, per seed | seeds reaching | ES budget / steps to reach | ES's own "
-             "steps to reach / steps to reach | ES wall / wall to reach |",
-             "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
-    for name, m in res["methods"].items():
-        reach = " / ".join("never" if q is None else f"{q['env_steps']:,}" for q in m["reach_es_final"])
-        r1, r3, r2 = (m.get(k) for k in ("es_budget_over_steps_to_reach", "es_reach_over_steps_to_reach",
-                                          "es_wall_over_wall_to_reach"))
-        lines.append(f"| {name} | {ms(m['final_eval'])} | {ms(m['final_train_mean'])} | "
-                     f"{np.mean(m['env_steps']):,.0f} | {np.mean(m['wall_time']):.0f} | {reach} | "
-                     f"{m['seeds_reaching']}/{len(m['reach_es_final'])} | "
-                     + " | ".join("-" if r is None else f"{r:.2f}" for r in (r1, r3, r2)) + " |")
-    lines += ["", "Final returns: mean over seeds of each seed's last-"
-              f"{res['window']}-generation mean (min to max over seeds). A ratio above 1 means EC "
-              "needs fewer env steps (less wall time) than ES-RSNN used to reach ES-RSNN's final "
-              "return; it is averaged over the seeds that reach it. \"ES budget\" is ES-RSNN's whole run "
-              "(the ratio the issue names); \"ES's own steps to reach\" is when ES-RSNN's own "
-              f"{res['window']}-generation mean first reached that return (like for like: it leaves "
-              "out the generations ES-RSNN then spent on its plateau).", ""]
-    return "\n".join(lines)
 
 
 def throughput_report(res: dict) -> str:
@@ -469,7 +349,9 @@ def rescore(res: dict, window: int = 5) -> dict:
     return out
 
 
-def rescore_report(items: list[tuple[str, dict, dict]]) -> str:
+def rescore_report(items: list[tuple[str, dict, dict]], fresh: bool = False) -> str:
+    """The like-for-like report. ``fresh``: the runs were made by this command (a ``compare``),
+    not re-scored from older committed results."""
     import numpy as np
 
     def ms(v):
@@ -479,9 +361,18 @@ def rescore_report(items: list[tuple[str, dict, dict]]) -> str:
         ok = [s for s in per if s is not None]
         return f"{len(ok)}/{len(per)}" + (f", median {np.median(ok) / 1e6:.1f} M" if ok else "")
 
-    lines = ["# EC against ES-RSNN, re-scored like for like from the committed runs", "",
-             "Made by (from the committed JSON alone; no run was repeated):", "",
-             "    python bench/bench_train.py rescore " + " ".join(f"bench/results/{t}.json" for t, _, _ in items), "",
+    if fresh:
+        res0 = items[0][1]
+        lines = [f"# {', '.join(res0['runs'])} on {res0['args']['env']}, scored like for like", "",
+                 "Made by (results in the JSON and PNGs of the same name):", "", "    " + res0["command"], "",
+                 f"jax {res0['env']['jax']}, brax {res0['env']['brax']} ({res0['env']['backend']} physics), "
+                 f"devices {res0['env']['devices']}.", ""]
+    else:
+        lines = ["# EC against ES-RSNN, re-scored like for like from the committed runs", "",
+                 "Made by (from the committed JSON alone; no run was repeated):", "",
+                 "    python bench/bench_train.py rescore "
+                 + " ".join(f"bench/results/{t}.json" for t, _, _ in items), ""]
+    lines += [
              "Each method is scored the same way: per seed, the env steps at which its own "
              f"{items[0][2]['window']}-generation mean first reaches a return threshold (counted "
              "at the end of that window), on the eval return and on the train mean, for thresholds "
@@ -495,7 +386,20 @@ def rescore_report(items: list[tuple[str, dict, dict]]) -> str:
              "zero-action return. ES-RSNN starts from random weights and falls. The rows \"first "
              "eval\" show it; any measure on the eval return that counts from generation 1 credits "
              "EC with it. The zero-action and random-mask baselines below are measured in the same "
-             "runs (EC's first generation: the eval copies, and the population of random masks).", "",
+             "runs (EC's first generation: the eval copies, and the population of random masks).", ""]
+    if fresh:
+        a = items[0][1]["args"]
+        lines += [f"**What these data cannot show.** {len(a['seeds'])} seeds a method, "
+                  f"{a['eval_copies'] or 'population / 80'} eval copies, {a['env']} only, population {a['population']} "
+                  "against the paper's 10,240, N = "
+                  f"{a['neurons']} against 256. "
+                  + (f"The budget ({a['generations']} generations a run) and these measures were "
+                     f"fixed and committed before the runs started ({a['plan']}). " if a.get("plan") else
+                     f"The budget ({a['generations']} generations a run) was set on the command line; "
+                     "no plan was committed before the runs. ")
+                  + "Read every difference below as unresolved unless the seed ranges separate.", ""]
+    else:
+        lines += [
              "**What these data cannot show.** 3 seeds a method and 3 eval copies (issue 15 asks for "
              "at least 5 and 16), hopper only, population 256 against the paper's 10,240; the cap-1000 "
              "90-generation runs are the 60-generation runs extended after their first result was "
@@ -505,7 +409,7 @@ def rescore_report(items: list[tuple[str, dict, dict]]) -> str:
              "difference below as unresolved unless the seed ranges separate.", ""]
     for tag, res, r in items:
         a = res["args"]
-        lines += [f"## {tag}", "", f"hopper, population {a['population']}, N = {a['neurons']}, "
+        lines += [f"## {tag}", "", f"{a['env']}, population {a['population']}, N = {a['neurons']}, "
                   f"episode cap {r['cap']}, {a['generations']} generations, seeds {a['seeds']}; "
                   f"budget every run completed: {r['budget_env_steps'] / 1e6:.2f} M env steps. "
                   f"Zero-action return (EC's first eval): {ms(r['zero_action_eval'])}; random masks "
@@ -553,7 +457,7 @@ def _plot_rescored(tag: str, res: dict, r: dict) -> None:
         ax.grid(alpha=0.3)
     axes[0].legend(loc="lower right", fontsize=8)
     a = res["args"]
-    fig.suptitle(f"{tag}: hopper, population {a['population']}, N={a['neurons']}, cap {r['cap']} "
+    fig.suptitle(f"{tag}: {a['env']}, population {a['population']}, N={a['neurons']}, cap {r['cap']} "
                  "(thin: seeds; faint lines: the thresholds)")
     fig.tight_layout()
     fig.savefig(RESULTS / f"{tag}_rescored.png", dpi=90)
@@ -587,6 +491,13 @@ def main(argv=None) -> int:
     q.add_argument("--generations", type=int, default=100)
     q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     q.add_argument("--work", default="runs/bench-compare")
+    q.add_argument("--methods", nargs="+", default=["EC-int", "EC-float", "ES-RSNN"],
+                   choices=["EC-int", "EC-float", "ES-RSNN"])
+    q.add_argument("--plan", help="the committed file that fixed the budget and measures before the "
+                   "runs (cited in the report)")
+    q.add_argument("--eval-copies", type=int, default=None,
+                   help="deterministic evaluation copies per generation, part of --population "
+                        "(default: population / 80, the paper's ratio)")
     if argv is None and len(sys.argv) > 2 and sys.argv[1] == "_worker":  # one measurement, in its own process
         w = argparse.ArgumentParser()
         w.add_argument("physics")
@@ -610,6 +521,9 @@ def main(argv=None) -> int:
         print(rescore_report(items))
         return 0
     args.tag = args.tag or f"train_{args.which}"
+    if args.which == "compare" and "EC-int" not in args.methods:
+        p.error("compare: --methods needs EC-int (its first generation measures the zero-action "
+                "and random-mask baselines)")
     if args.which == "throughput":
         args.physics = args.physics or [args.backend]
         if args.official and not (args.official_python and (Path(args.official) / "ec.py").is_file()):
@@ -628,8 +542,13 @@ def main(argv=None) -> int:
     res["args"] = {k: v for k, v in vars(args).items() if k != "which"}
     (RESULTS / f"{args.tag}.json").write_text(json.dumps(res, indent=1) + "\n")
     if args.which == "compare":
-        (RESULTS / f"{args.tag}.md").write_text(report(res))
-        print(report(res))
+        # like for like (each method's own steps to fixed thresholds, the area under the eval
+        # curve, seeds reaching), never ES's budget over EC's crossing of ES's final return
+        items = [(args.tag, res, rescore(res))]
+        _plot_rescored(*items[0])
+        (RESULTS / f"{args.tag}_scored.json").write_text(json.dumps(items[0][2], indent=1) + "\n")
+        (RESULTS / f"{args.tag}.md").write_text(rescore_report(items, fresh=True))
+        print(rescore_report(items, fresh=True))
     else:
         (RESULTS / f"{args.tag}.md").write_text(throughput_report(res))
         print(throughput_report(res))
