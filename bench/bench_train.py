@@ -349,6 +349,25 @@ def rescore(res: dict, window: int = 5) -> dict:
     return out
 
 
+def separation(names: list[str], values: list[list], sooner: bool = False) -> str:
+    """The decision rule for two methods: "yes, <name> higher" (or "sooner" for env steps) when every
+    seed of one lies beyond every seed of the other, else "no". For env steps a seed that never
+    reached the threshold (None) counts as later than any that did; two such seeds tie."""
+    inf = float("inf")
+    a, b = ([inf if v is None else v for v in vs] for vs in values)
+    if sooner:
+        if max(a) < min(b):
+            return f"yes, {names[0]} sooner"
+        if max(b) < min(a):
+            return f"yes, {names[1]} sooner"
+        return "no"
+    if min(a) > max(b):
+        return f"yes, {names[0]} higher"
+    if min(b) > max(a):
+        return f"yes, {names[1]} higher"
+    return "no"
+
+
 def rescore_report(items: list[tuple[str, dict, dict]], fresh: bool = False) -> str:
     """The like-for-like report. ``fresh``: the runs were made by this command (a ``compare``),
     not re-scored from older committed results."""
@@ -417,14 +436,27 @@ def rescore_report(items: list[tuple[str, dict, dict]], fresh: bool = False) -> 
                   "| measure | " + " | ".join(r["methods"]) + " |",
                   "|---|" + "---:|" * len(r["methods"])]
         meth = list(r["methods"].values())
-        lines.append("| first eval | " + " | ".join(ms(m["first_eval"]) for m in meth) + " |")
-        lines.append("| final eval | " + " | ".join(ms(m["final_eval"]) for m in meth) + " |")
-        lines.append("| final train mean | " + " | ".join(ms(m["final_train_mean"]) for m in meth) + " |")
-        lines.append("| mean eval over the budget | " + " | ".join(ms(m["mean_eval_over_budget"]) for m in meth) + " |")
+        two = len(meth) == 2  # the decision rule's column: do the two methods' seed ranges separate?
+        if two:
+            lines[-2] += " seed ranges separate |"
+            lines[-1] += "---|"
+
+        def row(label, cells, key=None, sooner=False, two=two, r=r, meth=meth, lines=lines):
+            line = f"| {label} | " + " | ".join(cells) + " |"
+            if two:
+                line += (f" {separation(list(r['methods']), [key(m) for m in meth], sooner)} |" if key
+                         else " not a measure (the head start) |")
+            lines.append(line)
+
+        row("first eval", [ms(m["first_eval"]) for m in meth])
+        row("final eval", [ms(m["final_eval"]) for m in meth], lambda m: m["final_eval"])
+        row("final train mean", [ms(m["final_train_mean"]) for m in meth], lambda m: m["final_train_mean"])
+        row("mean eval over the budget", [ms(m["mean_eval_over_budget"]) for m in meth],
+            lambda m: m["mean_eval_over_budget"])
         for short, what in (("eval", "eval"), ("train", "train mean")):
             for t in r["thresholds"]:
-                lines.append(f"| {what} reaches {t:,.0f} | "
-                             + " | ".join(steps(m[f"steps_to_{short}"][str(t)]) for m in meth) + " |")
+                row(f"{what} reaches {t:,.0f}", [steps(m[f"steps_to_{short}"][str(t)]) for m in meth],
+                    lambda m, k=f"steps_to_{short}", t=str(t): m[k][t], sooner=True)
         lines.append("")
     return "\n".join(lines)
 

@@ -67,3 +67,17 @@ def test_committed_rescoring_recomputes(bench):
     for tag, want in committed.items():
         res = json.loads((ROOT / "bench" / "results" / f"{tag}.json").read_text())
         assert bench.rescore(res) == want
+
+
+def test_separation_is_the_decision_rule(bench):
+    sep = bench.separation
+    names = ["EC-int", "ES-RSNN"]
+    assert sep(names, [[3, 4, 5], [1, 2, 2.9]]) == "yes, EC-int higher"
+    assert sep(names, [[3, 4, 5], [5, 6, 7]]) == "no"  # touching ranges do not separate
+    assert sep(names, [[1, 2], [3, 4]]) == "yes, ES-RSNN higher"
+    # env steps: fewer is sooner; a seed that never reached counts as later than every one that did
+    assert sep(names, [[10, 12], [6, 9]], sooner=True) == "yes, ES-RSNN sooner"
+    assert sep(names, [[10, None], [6, 9]], sooner=True) == "yes, ES-RSNN sooner"
+    assert sep(names, [[None, None], [None, 9]], sooner=True) == "no"
+    assert sep(names, [[1, 2], [None, None]], sooner=True) == "yes, EC-int sooner"
+    assert sep(names, [[1, 8], [6, 9]], sooner=True) == "no"
