@@ -353,18 +353,13 @@ def separation(names: list[str], values: list[list], sooner: bool = False) -> st
     """The decision rule for two methods: "yes, <name> higher" (or "sooner" for env steps) when every
     seed of one lies beyond every seed of the other, else "no". For env steps a seed that never
     reached the threshold (None) counts as later than any that did; two such seeds tie."""
-    inf = float("inf")
-    a, b = ([inf if v is None else v for v in vs] for vs in values)
-    if sooner:
-        if max(a) < min(b):
-            return f"yes, {names[0]} sooner"
-        if max(b) < min(a):
-            return f"yes, {names[1]} sooner"
-        return "no"
+    sign = -1 if sooner else 1  # fewer env steps is better: compare their negatives
+    a, b = ([sign * (float("inf") if v is None else v) for v in vs] for vs in values)
+    word = "sooner" if sooner else "higher"
     if min(a) > max(b):
-        return f"yes, {names[0]} higher"
+        return f"yes, {names[0]} {word}"
     if min(b) > max(a):
-        return f"yes, {names[1]} higher"
+        return f"yes, {names[1]} {word}"
     return "no"
 
 
@@ -428,35 +423,29 @@ def rescore_report(items: list[tuple[str, dict, dict]], fresh: bool = False) -> 
              "difference below as unresolved unless the seed ranges separate.", ""]
     for tag, res, r in items:
         a = res["args"]
+        meth = list(r["methods"].values())
+        two = len(meth) == 2  # the decision rule's column: do the two methods' seed ranges separate?
         lines += [f"## {tag}", "", f"{a['env']}, population {a['population']}, N = {a['neurons']}, "
                   f"episode cap {r['cap']}, {a['generations']} generations, seeds {a['seeds']}; "
                   f"budget every run completed: {r['budget_env_steps'] / 1e6:.2f} M env steps. "
                   f"Zero-action return (EC's first eval): {ms(r['zero_action_eval'])}; random masks "
                   f"(EC-int's first train mean): {ms(r['random_masks_train_mean'])}.", "",
-                  "| measure | " + " | ".join(r["methods"]) + " |",
-                  "|---|" + "---:|" * len(r["methods"])]
-        meth = list(r["methods"].values())
-        two = len(meth) == 2  # the decision rule's column: do the two methods' seed ranges separate?
-        if two:
-            lines[-2] += " seed ranges separate |"
-            lines[-1] += "---|"
-
-        def row(label, cells, key=None, sooner=False, two=two, r=r, meth=meth, lines=lines):
-            line = f"| {label} | " + " | ".join(cells) + " |"
-            if two:
-                line += (f" {separation(list(r['methods']), [key(m) for m in meth], sooner)} |" if key
-                         else " not a measure (the head start) |")
-            lines.append(line)
-
-        row("first eval", [ms(m["first_eval"]) for m in meth])
-        row("final eval", [ms(m["final_eval"]) for m in meth], lambda m: m["final_eval"])
-        row("final train mean", [ms(m["final_train_mean"]) for m in meth], lambda m: m["final_train_mean"])
-        row("mean eval over the budget", [ms(m["mean_eval_over_budget"]) for m in meth],
-            lambda m: m["mean_eval_over_budget"])
+                  "| measure | " + " | ".join(r["methods"]) + " |" + (" seed ranges separate |" if two else ""),
+                  "|---|" + "---:|" * len(r["methods"]) + ("---|" if two else "")]
+        # (label, the cells, the per-seed values the decision rule compares or None, fewer is better)
+        rows = [("first eval", [ms(m["first_eval"]) for m in meth], None, False)]
+        for key, label in (("final_eval", "final eval"), ("final_train_mean", "final train mean"),
+                           ("mean_eval_over_budget", "mean eval over the budget")):
+            rows.append((label, [ms(m[key]) for m in meth], [m[key] for m in meth], False))
         for short, what in (("eval", "eval"), ("train", "train mean")):
             for t in r["thresholds"]:
-                row(f"{what} reaches {t:,.0f}", [steps(m[f"steps_to_{short}"][str(t)]) for m in meth],
-                    lambda m, k=f"steps_to_{short}", t=str(t): m[k][t], sooner=True)
+                per = [m[f"steps_to_{short}"][str(t)] for m in meth]
+                rows.append((f"{what} reaches {t:,.0f}", [steps(p) for p in per], per, True))
+        for label, cells, values, sooner in rows:
+            if two:
+                cells = [*cells, "not a measure (the head start)" if values is None
+                         else separation(list(r["methods"]), values, sooner)]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
