@@ -335,7 +335,7 @@ def test_windows_are_aligned_to_their_span_in_order_after_the_registers(n, d, a)
     rmap = spec.register_map(8 if n % 16 else 16)
     rw = -(-n // 32)
     depths = {"MASK_IN": 2 * d * rw, "MASK_H": n * rw, "MASK_OUT": a * rw, "OBS": d, "OUT": a,
-              "STATE": 4 * n, "SPIKE": rw}
+              "STATE": 4 * n, "SPIKE": rw, "RHO": n * n + 2 * d * n + a * n}
     assert list(rmap.windows) == list(depths)
     addr = 0x100
     for name, depth in depths.items():

@@ -72,8 +72,8 @@ def test_hash_is_pinned():
     assert Spec().hash == PINNED_DEFAULT_HASH
 
 
-# 1.1 (the board-safe bus) changed CORE_VERSION, which the hash covers
-PINNED_DEFAULT_HASH = "b97cc6f9fb6b7e830329704fb9aaf3096665d11f2a4fc4e666c30b6912b30f5b"
+# 1.1 (the board-safe bus) and 1.2 (on-chip sampling) changed CORE_VERSION, which the hash covers
+PINNED_DEFAULT_HASH = "fd393256f6023d5a6653f8df8f2a4c04d3ce42f6003a16efb8809c9caf1a767a"
 
 
 @pytest.mark.parametrize("leak", [(4, 5), (5, 6), (1, 2), (3, 7)])
@@ -282,7 +282,7 @@ def test_identity_check_reads_in_order_and_stops_at_the_first_bad_value():
         S.identify(regs.read, spec)
     assert regs.log == ["ID"]
     regs = _Regs(spec, VERSION=2 << 16)
-    with pytest.raises(S.IdentityMismatch, match=r"core VERSION 2\.0 has another register map than this host \(1\.1\)"):
+    with pytest.raises(S.IdentityMismatch, match=r"core VERSION 2\.0 has another register map than this host \(1\.2\)"):
         S.identify(regs.read, spec)
     assert regs.log == ["ID", "VERSION"]
 
@@ -317,17 +317,24 @@ def test_identity_check_drives_the_same_over_an_awaitable_bus():
 
 def test_board_safe_protocol_registers_and_bound():
     """Core 1.1: ERR_ADDR after the 1.0 registers (whose offsets are unchanged), STATUS and CONTROL
-    wide enough for every bit, the error causes, and the response bound's terms."""
-    assert S.CORE_VERSION == (1 << 16) | 1
+    wide enough for every bit, the error causes, and the response bound's terms. Core 1.2: SEED0,
+    SEED1 and RHO_BITS after ERR_ADDR, CONTROL.SAMPLE and STATUS.SAMPLING, RHO the last window."""
+    assert S.CORE_VERSION == (1 << 16) | 2
     assert S.REGISTER_OFFSETS["ERR_ADDR"] == 0x38 and S.REGISTER_OFFSETS["ROW_WORDS"] == 0x34
+    assert [S.REGISTER_OFFSETS[k] for k in ("SEED0", "SEED1", "RHO_BITS")] == [0x3C, 0x40, 0x44]
+    assert (S.Control.SAMPLE, S.Status.SAMPLING) == (1 << 4, 1 << 5)
     rmap = Spec(n_neurons=64).register_map(4)
     assert max(f.value for f in S.Status).bit_length() == rmap.registers["STATUS"].width == 12
-    assert max(f.value for f in S.Control).bit_length() == rmap.registers["CONTROL"].width == 4
+    assert max(f.value for f in S.Control).bit_length() == rmap.registers["CONTROL"].width == 5
+    assert list(rmap.windows)[-1] == "RHO" and rmap.windows["RHO"].width == S.RHO_BITS
+    assert [rmap.registers[k].access for k in ("SEED0", "SEED1", "RHO_BITS")] == [S.Access.RW, S.Access.RW,
+                                                                                  S.Access.RO]
+    assert rmap.registers["RHO_BITS"].reset == S.RHO_BITS
     assert rmap.registers["ERR_ADDR"].access is S.Access.RO and rmap.registers["ERR_ADDR"].reset == 0
     assert S.ERROR_CAUSES == (S.Status.ERR_BUSY | S.Status.ERR_NOT_LOADED | S.Status.ERR_READ
                               | S.Status.ERR_WRITE)
     assert not S.ERROR_CAUSES & (S.Status.BUSY | S.Status.DONE | S.Status.ERROR | S.Status.LOADED
-                                 | S.Status.ABORTED)
+                                 | S.Status.ABORTED | S.Status.SAMPLING)
     # the clear: N / lanes cycles, plus the write's latency and one cycle to leave the state
     assert S.response_bound(Spec(n_neurons=64), 4) == 16 + S.WRITE_LATENCY + 1
     assert S.response_bound(Spec(n_neurons=8), 8) == max(S.READ_LATENCY, 1 + S.WRITE_LATENCY + 1)

@@ -35,6 +35,14 @@ class CycleModel:
     registered stages of its adder tree.
     START itself costs nothing, and a sub-step with no arriving spikes skips the row-read phase
     entirely.
+
+    CONTROL.SAMPLE (core 1.2) fills the masks and v0 from RHO and a key: :meth:`sample_cycles`,
+    counted by CYCLES in the same way. The sampler has one Threefry-2x32-20 unit doing
+    ``sampler_unroll`` rounds a cycle (``20 // unroll + 1`` cycles a block); each block costs that
+    plus one cycle to land, and gives the two entries that share it one cycle each (the unit idles
+    meanwhile: it is not prefetched); ``sample_overhead`` is the compare and output registers behind
+    the last entry. The count starts after the clear that SAMPLE begins with (``N / lanes`` cycles,
+    inside the SAMPLE write's response, as RESET_STATE's).
     """
 
     spec: Spec
@@ -43,6 +51,8 @@ class CycleModel:
     input_overhead: int = 1
     substep_overhead: int = 3
     output_overhead: int = 4
+    sampler_unroll: int = 2
+    sample_overhead: int = 2
 
     def __post_init__(self) -> None:
         n = self.spec.n_neurons
@@ -74,6 +84,23 @@ class CycleModel:
             + sum(self.substep_cycles(s) for s in arriving)
             + self.output_cycles()
         )
+
+    def sample_blocks(self) -> int:
+        """Threefry blocks of one fill: consecutive entries of a stream share a block (mask_h,
+        mask_in and v0 in the core's row order); mask_out is read transposed (entry ``c*a + r``),
+        so for a > 1 each of its entries needs a block of its own."""
+        s = self.spec
+        n, a = s.n_neurons, s.act_dim
+        out = a * n if a > 1 else (n + 1) // 2
+        return (n * n + 1) // 2 + (s.n_inputs * n + 1) // 2 + out + (n + 1) // 2
+
+    def sample_cycles(self) -> int:
+        """Cycles of one CONTROL.SAMPLE, from the accepted write to the end of BUSY (the masks, then v0)."""
+        s = self.spec
+        n = s.n_neurons
+        entries = n * n + s.n_inputs * n + s.act_dim * n + n
+        block = 20 // self.sampler_unroll + 1 + 1  # the unit's latency, then a cycle to land
+        return self.sample_blocks() * block + entries + self.sample_overhead
 
     def typical_env_step_cycles(self, firing_fraction: float = 0.02) -> float:
         """Cycles for an env step with a steady ``firing_fraction`` of neurons per sub-step."""

@@ -25,6 +25,7 @@ Python 3.10 and numpy 1.26 compatible: this runs on the board.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,8 +40,13 @@ __all__ = [
     "mask_streams",
     "mask_words",
     "member_keys",
+    "masks_from_rho_words",
     "quantize_rho",
+    "rho_depth",
+    "rho_layout",
+    "rho_words",
     "sample_mask",
+    "sample_mask_q",
     "sample_masks",
     "seed_key",
     "split",
@@ -63,6 +69,9 @@ STREAM_V0 = 0x100
 STREAM_MEMBER = 0x200
 
 _U32 = np.uint32
+
+if TYPE_CHECKING:  # the spec's sizes import nothing from here; only the type is needed
+    from evoconn.spec.sizes import Spec
 
 
 def _u32(x) -> np.ndarray:
@@ -173,8 +182,82 @@ def quantize_rho(rho, bits: int = RHO_BITS) -> np.ndarray:
 
 def sample_mask(rho, keys, stream: int, bits: int = RHO_BITS) -> np.ndarray:
     """The mask bits ``(word >> (32 - bits)) < rho_q`` of one mask for each key: (..., *rho.shape)."""
-    rq = quantize_rho(rho, bits)
+    return sample_mask_q(quantize_rho(rho, bits), keys, stream, bits)
+
+
+def sample_mask_q(rho_q, keys, stream: int, bits: int = RHO_BITS) -> np.ndarray:
+    """:func:`sample_mask` from an already quantized ``rho_q`` (integers in [0, 2**bits])."""
+    rq = _u32(rho_q)
     return (mask_words(keys, stream, rq.shape) >> _U32(32 - bits)) < rq
+
+
+# --- the rho memory of the core (CONTROL.SAMPLE) ------------------------------------------------
+
+def rho_layout(spec: Spec) -> dict[str, int]:
+    """Word offset of each mask's rho_q in the core's RHO window, plus ``"depth"`` (the total).
+
+    The masks follow in stream order (:func:`mask_streams`: mask_h, mask_in, mask_out), each in
+    the paper's orientation (``spec.mask_shapes``), row-major: connection ``j`` (flat index) of
+    mask ``m`` is word ``rho_layout(spec)[m] + j``.
+    """
+    shapes = spec.mask_shapes
+    streams = mask_streams(shapes)
+    base, out = 0, {}
+    for name in sorted(shapes, key=streams.__getitem__):
+        out[name] = base
+        base += int(np.prod(shapes[name]))
+    out["depth"] = base
+    return out
+
+
+def rho_depth(spec: Spec) -> int:
+    """Words of the RHO window: one per connection of the three masks."""
+    return rho_layout(spec)["depth"]
+
+
+def rho_words(spec: Spec, rho: Mapping[str, np.ndarray], bits: int = RHO_BITS) -> np.ndarray:
+    """The RHO window's words for the probabilities ``rho`` (name -> array of ``spec.mask_shapes``):
+    ``rho_q = rint(rho * 2**bits)`` in :func:`rho_layout` order, uint32.
+
+    Refuses a rho_q of ``2**bits`` (rho = 1.0 and anything within half a step of it), which does
+    not fit in ``bits`` bits: EC clips rho to [1e-3, 1 - 1e-3]; a deterministic mask is written to
+    the mask windows directly.
+    """
+    shapes = spec.mask_shapes
+    missing = sorted(set(shapes) - set(rho))
+    extra = sorted(set(rho) - set(shapes))
+    if missing or extra:
+        raise ValueError(f"rho needs exactly the masks {sorted(shapes)}; missing {missing}, unexpected {extra}")
+    lay = rho_layout(spec)
+    out = np.zeros(lay["depth"], np.uint32)
+    for name, shape in shapes.items():
+        r = np.asarray(rho[name])
+        if r.shape != tuple(shape):
+            raise ValueError(f"rho[{name!r}] has shape {r.shape}, the spec needs {tuple(shape)}")
+        q = quantize_rho(r, bits).ravel()
+        if q.size and int(q.max()) >= 1 << bits:
+            raise ValueError(f"rho[{name!r}] rounds to {1 << bits} / 2**{bits} somewhere (rho near 1.0), "
+                             f"which {bits} bits cannot hold: clip rho to [1e-3, 1 - 1e-3] as EC does, or "
+                             "write that deterministic mask to the mask windows instead")
+        out[lay[name]:lay[name] + q.size] = q
+    return out
+
+
+def masks_from_rho_words(spec: Spec, words, key, bits: int = RHO_BITS) -> dict[str, np.ndarray]:
+    """The masks CONTROL.SAMPLE writes: each mask of ``spec`` sampled with ``key`` from the rho_q
+    that the RHO window ``words`` hold (only the low ``bits`` bits of each word count), in the
+    paper's orientation (mask_out (N, a))."""
+    w = _u32(np.asarray(words)) & _U32((1 << bits) - 1)
+    lay = rho_layout(spec)
+    if w.shape != (lay["depth"],):
+        raise ValueError(f"the RHO window has {lay['depth']} words, got shape {w.shape}")
+    shapes = spec.mask_shapes
+    streams = mask_streams(shapes)
+    out = {}
+    for name, shape in shapes.items():
+        size = int(np.prod(shape))
+        out[name] = sample_mask_q(w[lay[name]:lay[name] + size].reshape(shape), key, streams[name], bits)
+    return out
 
 
 def sample_masks(rho: Mapping[str, np.ndarray], keys, bits: int = RHO_BITS) -> dict[str, np.ndarray]:

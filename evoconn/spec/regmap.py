@@ -6,6 +6,7 @@ import dataclasses
 import enum
 from typing import Any
 
+from evoconn.spec.prng import RHO_BITS, rho_depth
 from evoconn.spec.sizes import CORE_ID, CORE_VERSION, DEFAULT_LANES, Spec
 
 
@@ -22,8 +23,9 @@ class Status(enum.IntFlag):
     DONE = 1 << 1  #: the last env step finished; cleared by START
     ERROR = 1 << 2  #: sticky; cleared by CONTROL.CLEAR_ERROR
     LOADED = 1 << 3  #: a mask word was written since the last hardware reset
-    ABORTED = 1 << 4  #: CONTROL.ABORT stopped an env step (DONE stays clear); cleared by START
-    ERR_BUSY = 1 << 8  #: a window access, START or RESET_STATE arrived while busy: dropped (a read answers 0)
+    ABORTED = 1 << 4  #: CONTROL.ABORT stopped an env step or a fill (DONE stays clear); cleared by START
+    SAMPLING = 1 << 5  #: CONTROL.SAMPLE's fill of the masks and v0 is running (BUSY is set too)
+    ERR_BUSY = 1 << 8  #: a window access, START, RESET_STATE or SAMPLE arrived while busy: dropped (a read answers 0)
     ERR_NOT_LOADED = 1 << 9  #: START with no mask written since reset; nothing ran
     ERR_READ = 1 << 10  #: a read of an unaligned or unmapped address; it answered 0 (OKAY)
     ERR_WRITE = 1 << 11  #: a write to an unaligned, unmapped or read-only address; dropped (OKAY)
@@ -39,7 +41,8 @@ class Control(enum.IntFlag):
     START = 1 << 0  #: run one env step on the observation window
     RESET_STATE = 1 << 1  #: zero v, I_syn, rate, I_in and spikes (masks and OBS are kept)
     CLEAR_ERROR = 1 << 2  #: clear ERROR, its cause bits and ERR_ADDR
-    ABORT = 1 << 3  #: stop an env step or clear in progress, then zero the state as RESET_STATE does
+    ABORT = 1 << 3  #: stop an env step, fill or clear in progress, then zero the state as RESET_STATE does
+    SAMPLE = 1 << 4  #: fill the masks and v from RHO and the key in SEED0/SEED1 (evoconn.spec.prng)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +100,7 @@ REGISTER_LAYOUT: tuple[tuple[str, int, int, Access, str], ...] = (
     ("VERSION", 0x04, 32, Access.RO, "CORE_VERSION: major << 16 | minor"),
     ("SPEC_HASH", 0x08, 32, Access.RO, "first 32 bits of the spec's SHA-256"),
     ("STATUS", 0x0C, 12, Access.RO, "Status bits"),
-    ("CONTROL", 0x10, 4, Access.WO, "Control bits, write 1 to act, reads 0"),
+    ("CONTROL", 0x10, 5, Access.WO, "Control bits, write 1 to act, reads 0"),
     ("N_NEURONS", 0x14, 16, Access.RO, "N"),
     ("N_EXC", 0x18, 16, Access.RO, "excitatory neurons"),
     ("OBS_DIM", 0x1C, 16, Access.RO, "d"),
@@ -109,6 +112,9 @@ REGISTER_LAYOUT: tuple[tuple[str, int, int, Access, str], ...] = (
     ("ROW_WORDS", 0x34, 16, Access.RO, "32-bit words per mask row, ceil(N/32)"),
     ("ERR_ADDR", 0x38, 32, Access.RO, "byte address of the first access that set ERROR since "
                                       "CLEAR_ERROR (or reset); 0 while ERROR is clear"),
+    ("SEED0", 0x3C, 32, Access.RW, "word k0 of the member key that CONTROL.SAMPLE samples with"),
+    ("SEED1", 0x40, 32, Access.RW, "word k1 of the member key that CONTROL.SAMPLE samples with"),
+    ("RHO_BITS", 0x44, 16, Access.RO, "b: bits of each quantized connection probability in RHO"),
 )
 
 #: Byte offset of every register, the same for every spec (see :data:`REGISTER_LAYOUT`).
@@ -154,6 +160,9 @@ class RegisterMap:
              "neuron j at word 4j: v, isyn, rate, i_in (signed); v is writable when idle, writes to "
              "the other words are accepted and ignored (so v0 goes in one block write)"),
             ("SPIKE", rw, 32, Access.RO, False, 1, "spikes of the last sub-step, bit j = neuron j"),
+            ("RHO", rho_depth(spec), RHO_BITS, Access.RW, False, 1,
+             "rho_q of every connection (b bits a word), the masks in stream order mask_h, mask_in, "
+             "mask_out, each row-major in the paper's orientation (evoconn.spec.prng.rho_layout)"),
         ]
         self.windows: dict[str, Window] = {}
         addr = 0x100
@@ -178,6 +187,7 @@ class RegisterMap:
             "SUBSTEPS": s.substeps,
             "LANES": self.lanes,
             "ROW_WORDS": s.row_words,
+            "RHO_BITS": RHO_BITS,
         }
 
     @property

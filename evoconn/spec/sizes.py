@@ -27,7 +27,9 @@ CORE_ID = 0x45564F43
 #: once; CONTROL.ABORT, STATUS.ABORTED). The offsets of 1.0 are unchanged, hence a minor bump; it
 #: changes every spec hash, since the hash covers CORE_VERSION. Core 1.1 also has the v2 timing
 #: (a sub-step starts while the LIF pipeline's rate write drains: CycleModel 4/3 -> 3/4 overheads).
-CORE_VERSION = (1 << 16) | 1
+#: 1.2: on-chip mask sampling (SEED0, SEED1, RHO_BITS, the RHO window, CONTROL.SAMPLE,
+#: STATUS.SAMPLING); the offsets of 1.1 are unchanged, so again a minor bump.
+CORE_VERSION = (1 << 16) | 2
 #: Neuron updates per clock when none is named: an implementation parameter, not part of the hash.
 DEFAULT_LANES = 16
 
