@@ -1,9 +1,10 @@
 """The controller of one env step: one FSM that sequences the datapath (the cycle counts are
 :class:`evoconn.spec.CycleModel`'s; see :mod:`evoconn.hw.core` for the phases).
 
-States: ``IDLE``; ``CLEAR`` (RESET_STATE or ABORT: zero the state memories and the spikes, N /
-lanes cycles); the input phase ``IN_READ`` (2d mask rows), ``IN_WAIT``, ``IN_STORE`` (N / lanes
-rows of I_in); per sub-step ``SUB`` (its first cycle), ``REC`` (one cycle per spiking presynaptic
+States: ``IDLE``; ``CLEAR`` (RESET_STATE, SAMPLE or ABORT: zero the state memories and the
+spikes, N / lanes cycles; after SAMPLE's, ``sample_go`` starts the mask sampler in its last
+cycle); the input phase ``IN_READ`` (2d mask rows), ``IN_WAIT``, ``IN_STORE`` (N / lanes rows of
+I_in); per sub-step ``SUB`` (its first cycle), ``REC`` (one cycle per spiking presynaptic
 neuron) and ``UPD`` (the LIF pipeline, N / lanes + PIPE - 1 cycles, the last sub-step one more); the
 output phase ``OUT`` (a * N / lanes cycles), ``OUT_WAIT``, ``OUT_DRAIN``, ``OUT_LAST``.
 
@@ -18,7 +19,8 @@ loaded one cycle ahead: no decode of the FSM's state lies between them and the a
 It drives the datapath side of the memories (:mod:`evoconn.hw.memories`), the accumulator array's
 and the output accumulator's controls, and owns the spike vector, DONE and ABORTED. The register
 file (:mod:`evoconn.hw.regfile`) hands it the commands (``cmd_start``, ``cmd_reset``, ``cmd_abort``,
-``cmd_pend``: START after the RESET_STATE of the same write) and the observation; it tells the
+``cmd_pend``: START after the RESET_STATE of the same write; ``cmd_sample``) and the observation;
+``sampling`` (the sampler is filling: an ABORT then sets ABORTED too); it tells the
 register file when it is ``busy``, ``clearing`` and ``in_step`` (CYCLES counts), when a step begins
 (``begin``: CYCLES and SPIKES restart) and when stage 4 of the LIF pipeline lands a row
 (``spikes_en``: SPIKES counts its spikes).
@@ -67,6 +69,7 @@ class Controller(wiring.Component):
         members = {
             # from the register file
             "cmd_start": In(1), "cmd_reset": In(1), "cmd_abort": In(1), "cmd_pend": In(1),
+            "cmd_sample": In(1), "sampling": In(1), "sample_go": Out(1),
             "obs": In(data.ArrayLayout(signed(spec.obs_width), d)),
             # from the datapath
             "pre": In(pre_width), "spike_rest": In(n),
@@ -106,6 +109,7 @@ class Controller(wiring.Component):
         obs = Array(self.obs[j] for j in range(d))
         spike, done, aborted = self.spike, self.done, self.aborted
         pend_start = Signal()
+        pend_sample = Signal()  # SAMPLE: the fill follows the clear
         row_valid, row_sel_in, delta = self.row_valid, self.row_sel_in, self.delta
         out_valid, out_first, out_k, out_u = self.out_valid, self.out_first, self.out_k, self.out_u
 
@@ -167,15 +171,16 @@ class Controller(wiring.Component):
             with m.State(name):
                 yield
                 with m.If(self.cmd_abort):
-                    m.d.sync += [u.eq(0), pend_start.eq(0)]
-                    with m.If(in_step):
+                    m.d.sync += [u.eq(0), pend_start.eq(0), pend_sample.eq(0)]
+                    with m.If(in_step | self.sampling):
                         m.d.sync += [aborted.eq(1), done.eq(0)]
                     m.next = "CLEAR"
 
         with m.FSM(name="ctrl") as ctrl:
             with state("IDLE"):
-                with m.If(self.cmd_reset):
-                    m.d.sync += [u.eq(0), pend_start.eq(self.cmd_pend)]
+                with m.If(self.cmd_reset | self.cmd_sample):
+                    m.d.sync += [u.eq(0), pend_start.eq(self.cmd_pend & ~self.cmd_sample),
+                                 pend_sample.eq(self.cmd_sample)]
                     m.next = "CLEAR"
                 with m.Elif(self.cmd_start):
                     begin_step()
@@ -188,7 +193,8 @@ class Controller(wiring.Component):
                 m.d.sync += clr.eq(1)
                 m.d.sync += [spike.eq(0), u.eq(u + 1)]
                 with m.If(u == rows - 1):
-                    m.d.sync += pend_start.eq(0)
+                    m.d.sync += [pend_start.eq(0), pend_sample.eq(0)]
+                    m.d.comb += self.sample_go.eq(pend_sample & ~self.cmd_abort)
                     with m.If(pend_start):
                         begin_step()
                     with m.Else():

@@ -70,22 +70,25 @@ target of :mod:`evoconn.hw.axil`, with the board-safe responses of :mod:`evoconn
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Module, Mux
+from amaranth.hdl import Cat, ClockDomain, ClockSignal, Const, DomainRenamer, Module, Mux, ResetInserter, Signal
 from amaranth.lib import wiring
 
 from evoconn.spec import DEFAULT_LANES, CycleModel, RegisterMap, Spec
 
 from .accum import AccumulatorArray
+from .arith import divmod_const
 from .axil import AXIL_PORTS, AXI4LiteTarget, axil_members
 from .controller import FAULTS as CONTROLLER_FAULTS
 from .controller import Controller
 from .decode import FAULTS as DECODE_FAULTS
 from .lif import FAULTS as LIF_FAULTS
 from .lif import PIPE, LIFPipeline
-from .memories import BUS_WRITES, DP_WRITES, Memories
+from .memories import BUS_WRITES, DP_WRITES, MASKS, RHO, Memories
 from .output import OutputAccumulator
 from .regfile import FAULTS as REGFILE_FAULTS
 from .regfile import RegisterFile
+from .sampler import MASKS as SAMPLER_MASKS
+from .sampler import MaskSampler
 from .spikes import SpikeSearch
 
 __all__ = ["FAULTS", "MODULE_NAME", "PIPE", "EvoconnCore"]
@@ -197,21 +200,43 @@ class EvoconnCore(wiring.Component):
         m.submodules.lif = lif = LIFPipeline(spec, lanes, self.acc_width, ctrl.row4.shape(),
                                              fault=self.fault if self.fault in LIF_FAULTS else None)
         m.submodules.output = output = OutputAccumulator(spec, lanes)
+        # the mask sampler, reset by ABORT (its Threefry unit too, so a new fill starts clean)
+        sampler = MaskSampler(spec, self.cycle_model.sampler_unroll)
+        m.submodules.sampler = ResetInserter(regs.cmd_abort)(sampler)
+        sampling = Signal(name="sampling")  # the fill runs (its last output's cycle included)
+        m.d.comb += sampling.eq(sampler.busy | sampler.done)
 
-        # the register file and the controller
+        # the register file, the controller and the sampler
         m.d.comb += [getattr(ctrl, x).eq(getattr(regs, x)) for x in ("cmd_start", "cmd_reset", "cmd_abort",
-                                                                      "cmd_pend", "obs")]
-        m.d.comb += [getattr(regs, x).eq(getattr(ctrl, x)) for x in ("busy", "clearing", "in_step", "done",
-                                                                      "aborted", "begin", "spikes_en", "spike")]
+                                                                      "cmd_pend", "cmd_sample", "obs")]
+        m.d.comb += [getattr(regs, x).eq(getattr(ctrl, x)) for x in ("clearing", "done", "aborted",
+                                                                      "spikes_en", "spike")]
+        m.d.comb += [regs.busy.eq(ctrl.busy | sampling), regs.sampling.eq(sampling), ctrl.sampling.eq(sampling),
+                     regs.in_step.eq(ctrl.in_step | sampling), regs.begin.eq(ctrl.begin | ctrl.sample_go),
+                     sampler.start.eq(ctrl.sample_go), sampler.k0.eq(regs.seed0), sampler.k1.eq(regs.seed1)]
         m.d.comb += [regs.z.eq(lif.z), regs.out_data.eq(output.r_data), output.r_index.eq(regs.out_index)]
         # the memories: the bus side from the register file, the datapath side from the controller
+        # (the rho memory's datapath side is the sampler's read port)
         for name in mems.shapes:
             m.d.comb += [regs.mem(name, "rdata").eq(mems.rdata(name)),
-                         mems.port("bus", name, "raddr").eq(regs.mem(name, "raddr")),
-                         mems.port("dp", name, "raddr").eq(ctrl.mem(name, "raddr")),
-                         mems.port("dp", name, "ren").eq(ctrl.mem(name, "ren"))]
+                         mems.port("bus", name, "raddr").eq(regs.mem(name, "raddr"))]
+            dp = (sampler.rho_addr, sampler.busy) if name == RHO else (ctrl.mem(name, "raddr"), ctrl.mem(name, "ren"))
+            m.d.comb += [mems.port("dp", name, "raddr").eq(dp[0]), mems.port("dp", name, "ren").eq(dp[1])]
+        m.d.comb += sampler.rho_data.eq(mems.rdata(RHO))
+        # the bus side of the masks and of v: the register file's, or the sampler's while it fills
+        # (the register file writes no window then: the core is busy)
+        fill = {name: (sampler.m_row, sampler.m_data.replicate(spec.row_words),
+                       Mux(sampler.m_valid & (sampler.m_mem == SAMPLER_MASKS.index(name)),
+                           Const(0xF, 4) << (sampler.m_word * 4), 0)) for name in MASKS}
+        v_row, v_lane = divmod_const(sampler.v_index, lanes)
+        v0 = Cat(sampler.v_data, Const(0, spec.state_width - spec.state_frac))  # in [0, 2**F): v >= 0
+        fill["state_v"] = (v_row, v0.replicate(lanes), Mux(sampler.v_valid, Const(1, lanes) << v_lane, 0))
         for name in BUS_WRITES:
-            m.d.comb += [mems.port("bus", name, x).eq(regs.mem(name, x)) for x in ("waddr", "wdata", "wen")]
+            if name in fill:
+                m.d.comb += [mems.port("bus", name, x).eq(Mux(sampling, f, regs.mem(name, x)))
+                             for x, f in zip(("waddr", "wdata", "wen"), fill[name], strict=True)]
+            else:
+                m.d.comb += [mems.port("bus", name, x).eq(regs.mem(name, x)) for x in ("waddr", "wdata", "wen")]
         for name in DP_WRITES:
             m.d.comb += [mems.port("dp", name, x).eq(ctrl.mem(name, x)) for x in ("waddr", "wdata", "wen")]
         # the datapath units

@@ -1,5 +1,5 @@
-"""The core's memories: three mask memories and four neuron-state memories, each with a bus side
-and a datapath side.
+"""The core's memories: three mask memories, four neuron-state memories and the rho memory, each
+with a bus side and a datapath side.
 
 - **Masks** (``mask_in``: 2d rows, ``mask_h``: N rows, ``mask_out``: a rows; each row
   ``32 * ROW_WORDS`` bits, so one row is read in one cycle). The register file writes them a
@@ -7,6 +7,10 @@ and a datapath side.
 - **State** (``state_v``, ``state_isyn``, ``state_rate``, ``state_iin``; N / lanes rows of
   ``lanes`` values). The controller reads and writes all four; the register file reads them, and
   writes ``state_v`` one lane at a time (v0).
+- **rho** (one b-bit rho_q per connection, :func:`evoconn.spec.prng.rho_layout`): the register
+  file writes and reads it (the RHO window); its datapath side is the mask sampler's read port
+  (:mod:`evoconn.hw.sampler`). The sampler writes masks and v0 through the bus side of their
+  memories (the core muxes it in while it fills: the bus may not write then, as while busy).
 
 Each memory has one read port and one write port. A read port takes the datapath's address while
 its ``dp_<mem>_ren`` is high (the controller's states that read it) and the bus's otherwise; a
@@ -28,20 +32,23 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from evoconn.spec import Spec
+from evoconn.spec.prng import RHO_BITS, rho_depth
 
-__all__ = ["MASKS", "STATES", "Memories"]
+__all__ = ["MASKS", "RHO", "STATES", "Memories"]
 
 #: The mask memories, in the order of the register map's windows.
 MASKS = ("mask_in", "mask_h", "mask_out")
 #: The state memories, in the word order of the STATE window (evoconn.spec.STATE_FIELDS).
 STATES = ("state_v", "state_isyn", "state_rate", "state_iin")
+#: The rho memory (the RHO window, read by the mask sampler).
+RHO = "rho"
 #: Memories the register file writes, and those the datapath writes.
-BUS_WRITES = (*MASKS, "state_v")
+BUS_WRITES = (*MASKS, "state_v", RHO)
 DP_WRITES = STATES
 
 
 class Memories(wiring.Component):
-    """The seven memories of :class:`evoconn.hw.core.EvoconnCore`, sized from ``spec`` and ``lanes``.
+    """The eight memories of :class:`evoconn.hw.core.EvoconnCore`, sized from ``spec`` and ``lanes``.
 
     Attributes
     ----------
@@ -68,6 +75,7 @@ class Memories(wiring.Component):
             "state_isyn": (lanes * sw, rows, None),
             "state_rate": (lanes * rw, rows, None),
             "state_iin": (lanes * sw, rows, None),
+            RHO: (RHO_BITS, rho_depth(spec), None),
         }
         self._mems, self._rp, self._wp = {}, {}, {}
         members = {}

@@ -4,13 +4,15 @@ It implements :class:`evoconn.spec.RegisterMap` with the board-safe responses of
 :mod:`evoconn.spec.protocol` (the rules are listed in :mod:`evoconn.hw.core`): the two address
 decoders (reads and writes, :mod:`evoconn.hw.decode`), the bus reads and writes, the observation
 registers, LOADED, STATUS with ERROR and its cause bits, ERR_ADDR (the first error's address),
-CONTROL (START, RESET_STATE, CLEAR_ERROR, ABORT, handed to the controller as commands), the CYCLES
-and SPIKES counters, and the bus side of the memories (:mod:`evoconn.hw.memories`).
+CONTROL (START, RESET_STATE, CLEAR_ERROR, ABORT, SAMPLE, handed to the controller as commands), the
+CYCLES and SPIKES counters, SEED0 and SEED1 (the key the mask sampler takes), and the bus side of
+the memories (:mod:`evoconn.hw.memories`: the masks, the state, the rho memory).
 
 From the controller (:mod:`evoconn.hw.controller`) it takes ``busy``, ``clearing``, ``in_step``,
 ``done``, ``aborted``, ``begin`` (CYCLES and SPIKES restart), ``spikes_en`` with ``z`` (stage 4's
 spikes, counted into SPIKES) and ``spike`` (the SPIKE window); from the output accumulator its
-``out_data`` (the OUT window, at ``out_index``).
+``out_data`` (the OUT window, at ``out_index``). ``busy`` is the core's (the controller's or the
+sampler's), ``sampling`` the sampler's alone (STATUS.SAMPLING).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from .arith import divmod_const, log2_exact, named
 from .axil import RegBusSignature
 from .decode import FAULTS as DECODE_FAULTS
 from .decode import AddressDecoder
-from .memories import MASKS, STATES, Memories
+from .memories import MASKS, RHO, STATES, Memories
 
 __all__ = ["FAULTS", "RegisterFile"]
 
@@ -50,6 +52,7 @@ class RegisterFile(wiring.Component):
         members = {
             "bus": In(RegBusSignature(regmap.addr_width)),
             "cmd_start": Out(1), "cmd_reset": Out(1), "cmd_abort": Out(1), "cmd_pend": Out(1),
+            "cmd_sample": Out(1), "seed0": Out(32), "seed1": Out(32), "sampling": In(1),
             "obs": Out(data.ArrayLayout(signed(spec.obs_width), spec.obs_dim)),
             "busy": In(1), "clearing": In(1), "in_step": In(1), "done": In(1), "aborted": In(1),
             "begin": In(1), "spikes_en": In(1), "z": In(lanes), "spike": In(spec.n_neurons),
@@ -58,7 +61,7 @@ class RegisterFile(wiring.Component):
         for name, (width, depth, _) in memories.shapes.items():
             members[f"{name}_rdata"] = In(width)
             members[f"{name}_raddr"] = Out(range(depth))
-        members.update(memories.write_members("bus", (*MASKS, "state_v")))
+        members.update(memories.write_members("bus", (*MASKS, "state_v", RHO)))
         super().__init__(members)
 
     def mem(self, name: str, what: str):
@@ -82,6 +85,8 @@ class RegisterFile(wiring.Component):
             Signal(name=x, reset_less=x == "loaded" and self.fault == "loaded_survives_rst")
             for x in ("loaded", "error", "err_busy", "err_not_loaded", "err_read", "err_write"))
         err_addr = Signal(rmap.registers["ERR_ADDR"].width)
+        seed0, seed1 = Signal(32), Signal(32)
+        m.d.comb += [self.seed0.eq(seed0), self.seed1.eq(seed1)]
         busy = self.busy
 
         # --- the counters ------------------------------------------------------------------------
@@ -126,6 +131,9 @@ class RegisterFile(wiring.Component):
         r_row, r_lane = divmod_const(r_neuron, lanes)
         for mem in STATES:
             m.d.comb += self.mem(mem, "raddr").eq(Mux(rhit["STATE"], r_row, 0))
+        rho_w = self.shapes[RHO][0]
+        m.d.comb += [self.mem(RHO, "raddr").eq(Mux(rhit["RHO"], ridx["RHO"], 0)),
+                     self.mem(RHO, "waddr").eq(widx["RHO"]), self.mem(RHO, "wdata").eq(bus.w_data[:rho_w])]
         w_field = widx["STATE"][:log2_exact(n_fields)]
         w_row, w_lane = divmod_const(widx["STATE"][log2_exact(n_fields):], lanes)
         m.d.comb += [self.state_v_waddr.eq(w_row), self.state_v_wdata.eq(bus.w_data[:sw].replicate(lanes))]
@@ -140,6 +148,7 @@ class RegisterFile(wiring.Component):
         c_reset = wdata[Control.RESET_STATE.bit_length() - 1]
         c_clear = wdata[Control.CLEAR_ERROR.bit_length() - 1]
         c_abort = wdata[Control.ABORT.bit_length() - 1]
+        c_sample = wdata[Control.SAMPLE.bit_length() - 1]
         clear_now = named(m, bus.w_stb & ~w_wait & whit["CONTROL"] & c_clear & ~w_err, "clear_now")
         error_fresh = ~error | clear_now  # the next error is the first since CLEAR_ERROR
 
@@ -182,15 +191,24 @@ class RegisterFile(wiring.Component):
                 with m.If(c_abort):  # stop, clear; the response waits for the clear, as RESET_STATE's
                     m.d.comb += [self.cmd_abort.eq(1), bus.w_ack.eq(0)]
                     m.d.sync += w_wait.eq(1)
-                with m.Elif(busy & (c_start | c_reset)):
+                with m.Elif(busy & (c_start | c_reset | c_sample)):
                     flag(bus.w_addr, err_busy)
+                with m.Elif(c_sample):  # a clear, then the fill; the response waits for the clear
+                    m.d.comb += [self.cmd_sample.eq(1), bus.w_ack.eq(0)]
+                    m.d.sync += [w_wait.eq(1), loaded.eq(1)]
+                    with m.If(c_start):  # START meets the fill it starts: refused as while busy
+                        flag(bus.w_addr, err_busy)
                 with m.Elif(c_reset):
                     m.d.comb += [self.cmd_reset.eq(1), self.cmd_pend.eq(c_start & loaded), bus.w_ack.eq(0)]
                     m.d.sync += w_wait.eq(1)
                 with m.Elif(c_start & loaded):
                     m.d.comb += self.cmd_start.eq(1)
-                with m.If(~c_abort & ~busy & c_start & ~loaded):
+                with m.If(~c_abort & ~busy & c_start & ~loaded & ~c_sample):
                     flag(bus.w_addr, err_not_loaded)
+            with m.Elif(whit["SEED0"]):  # the seeds are registers: writable while busy too
+                m.d.sync += seed0.eq(wdata)
+            with m.Elif(whit["SEED1"]):
+                m.d.sync += seed1.eq(wdata)
             with m.Elif(w_window & busy):
                 flag(bus.w_addr, err_busy)
             with m.Else():
@@ -199,6 +217,8 @@ class RegisterFile(wiring.Component):
                     with m.If(whit[win]):
                         m.d.comb += self.mem(mem, "wen").eq(bus.w_strb << (wword * 4))
                         m.d.sync += loaded.eq(1)
+                with m.If(whit[RHO.upper()]):
+                    m.d.comb += self.mem(RHO, "wen").eq(1)
                 with m.If(whit["OBS"]):
                     m.d.sync += obs[widx["OBS"]].eq(wdata[:ow])
                 with m.If(whit["STATE"] & (w_field == 0)):  # isyn, rate, i_in: OKAY, ignored
@@ -207,13 +227,14 @@ class RegisterFile(wiring.Component):
         # --- read data ---------------------------------------------------------------------------
         status = Signal(rmap.registers["STATUS"].width)
         for bit, value in ((Status.BUSY, busy), (Status.DONE, self.done), (Status.ERROR, error),
-                           (Status.LOADED, loaded), (Status.ABORTED, self.aborted), (Status.ERR_BUSY, err_busy),
+                           (Status.LOADED, loaded), (Status.ABORTED, self.aborted),
+                           (Status.SAMPLING, self.sampling), (Status.ERR_BUSY, err_busy),
                            (Status.ERR_NOT_LOADED, err_not_loaded), (Status.ERR_READ, err_read),
                            (Status.ERR_WRITE, err_write)):
             m.d.comb += status[bit.bit_length() - 1].eq(value)
         values = {name: Const(v, 32) for name, v in rmap.constants().items()}
         values |= {"STATUS": status, "CONTROL": Const(0, 32), "CYCLES": cycles, "SPIKES": spikes,
-                   "ERR_ADDR": err_addr}
+                   "ERR_ADDR": err_addr, "SEED0": seed0, "SEED1": seed1}
         missing = set(rmap.registers) - set(values)
         assert not missing, f"registers without a value: {missing}"
 
@@ -233,6 +254,8 @@ class RegisterFile(wiring.Component):
                     elif name in window_mem:
                         _, word = divmod_const(ridx[name], row_words)
                         m.d.comb += r_data.eq(self.mem(window_mem[name], "rdata").word_select(word, 32))
+                    elif name == RHO.upper():
+                        m.d.comb += r_data.eq(self.mem(RHO, "rdata"))
                     elif name == "OBS":
                         m.d.comb += r_data.eq(obs[ridx[name]])
                     elif name == "OUT":

@@ -41,7 +41,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from evoconn.spec import Spec
-from evoconn.spec.prng import RHO_BITS, STREAM_V0, mask_streams
+from evoconn.spec.prng import RHO_BITS, STREAM_V0, mask_streams, rho_layout
 
 from .threefry import Threefry2x32, latency
 
@@ -55,17 +55,6 @@ MASKS = tuple(sorted(_STREAMS, key=_STREAMS.__getitem__))
 def _core_rows(spec: Spec) -> dict[str, int]:
     """Core rows of each mask memory (every row has N bits)."""
     return {"mask_h": spec.n_neurons, "mask_in": spec.n_inputs, "mask_out": spec.act_dim}
-
-
-def rho_layout(spec: Spec) -> dict[str, int]:
-    """The base address of each mask's rho_q in the rho memory, plus ``"depth"`` (the total)."""
-    shapes = spec.mask_shapes
-    base, out = 0, {}
-    for name in MASKS:
-        out[name] = base
-        base += shapes[name][0] * shapes[name][1]
-    out["depth"] = base
-    return out
 
 
 def _entries(spec: Spec):

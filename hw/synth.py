@@ -71,7 +71,9 @@ def design_verilog(spec: Spec, lanes: int, mask_ram: str = "block",
 
 
 #: The core's mask memories (names of the Verilog memories :mod:`evoconn.hw.core` emits).
-MASK_MEMORIES = ("mask_in", "mask_h", "mask_out")
+#: The memories the flows put in block RAM: the masks and the rho memory (at N = 256, 72 Kwords of
+#: 12 bits: in LUT RAM it would take more LUTs than the xc7z020 has).
+MASK_MEMORIES = ("mask_in", "mask_h", "mask_out", "rho")
 
 
 def mark_ram_style(text: str, memories: tuple[str, ...] = MASK_MEMORIES, style: str = "block") -> str:

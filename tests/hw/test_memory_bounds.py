@@ -2,8 +2,9 @@
 
 An out-of-range read is X in a four-state simulator and undefined on a block RAM. The sizes are
 chosen so that no depth is a power of two (2d = 6 MASK_IN rows, N = 12 MASK_H rows, a = 3 MASK_OUT
-rows, N / lanes = 3 state rows), so no address width hides an overflow; the bench runs env steps
-with spikes and sweeps the bus over the whole decoded space, reads and writes.
+rows, N / lanes = 3 state rows, N² + 2dN + aN = 252 rho words), so no address width hides an
+overflow; the bench runs env steps with spikes, a SAMPLE fill (the sampler's rho reads), and sweeps
+the bus over the whole decoded space, reads and writes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from evoconn.hw.core import EvoconnCore
-from evoconn.spec import Control, Spec
+from evoconn.spec import Control, Spec, Status
 
 from .hw_bus import CoreDriver, random_masks
 
@@ -27,8 +28,8 @@ def test_no_read_beyond_a_memory_depth():
     sim.add_clock(1e-8)
     ports = dut.read_ports
     assert {name for name, _, _ in ports} == {"mask_in", "mask_h", "mask_out", "state_v", "state_isyn",
-                                              "state_rate", "state_iin"}
-    assert sorted(depth for _, _, depth in ports if depth & (depth - 1)) == [3, 3, 3, 3, 3, 6, 12]
+                                              "state_rate", "state_iin", "rho"}
+    assert sorted(depth for _, _, depth in ports if depth & (depth - 1)) == [3, 3, 3, 3, 3, 6, 12, 252]
     bad: list[str] = []
     checked = [0]
 
@@ -49,6 +50,11 @@ def test_no_read_beyond_a_memory_depth():
         for xq in ([9000, -4000, 7000], [20000, 20000, -3000], [-1, 0, 30000]):
             await drv.step(xq)
         assert (await drv.state())["spike"].any() or await drv.read("SPIKES"), "no spikes: a weak test"
+        for j in range(rmap["RHO"].depth):
+            await drv.write("RHO", int(rng.integers(1, 4096)), j)
+        await drv.write("CONTROL", Control.SAMPLE)
+        while await drv.read("STATUS") & Status.BUSY:
+            pass
         for addr in range(0, rmap.size, 4):
             await drv.bus.read(addr)
         for w in rmap.windows.values():  # writes just past each window's last word
