@@ -35,6 +35,7 @@ from evoconn.spec import (
     pack_rows,
     unpack_rows,
 )
+from evoconn.spec.prng import rho_words
 
 __all__ = [
     "Bus",
@@ -48,6 +49,7 @@ __all__ = [
     "MissingDependency",
     "RegisterCore",
     "VerifyError",
+    "check_key",
     "check_masks",
     "check_xq",
     "sign_extend",
@@ -169,6 +171,15 @@ class Core(Protocol):
         """The neuron state for debugging: ``v, isyn, rate, i_in`` int32 (N,), ``spike`` bool (N,),
         and ``spikes`` (fired during the last env step)."""
 
+    def load_rho(self, rho: dict[str, np.ndarray]) -> None:
+        """Load a generation's connection probabilities (``spec.mask_shapes``, in [0, 1), each
+        quantized to RHO_BITS: :func:`evoconn.spec.prng.rho_words`) for :meth:`sample`."""
+
+    def sample(self, key: Any) -> None:
+        """Load one member from its key (two uint32 words) and the loaded rho: its masks
+        (:func:`evoconn.spec.prng.masks_from_rho_words`), the state zeroed and v set to
+        :func:`evoconn.spec.prng.initial_membrane`; on the board, the core does it itself."""
+
 
 # =====================================================================================
 # Checks shared by every backend
@@ -209,6 +220,16 @@ def _int_vector(name: str, value: Any, n: int, limits: tuple[int, int], what: st
     return arr
 
 
+def check_key(key: Any) -> np.ndarray:
+    """A member key: two integers in [0, 2**32) (``evoconn.spec.prng.member_keys`` rows), as uint32."""
+    k = np.asarray(key)
+    if k.shape != (2,) or k.dtype.kind not in "iu":
+        raise ValueError(f"a member key is two integers (k0, k1), got {k.dtype} array of shape {k.shape}")
+    if int(k.min()) < 0 or int(k.max()) > 0xFFFFFFFF:
+        raise ValueError(f"a member key's words lie in [0, 2**32), got {k.tolist()}")
+    return k.astype(np.uint32)
+
+
 def check_xq(spec: Spec, xq: Any) -> np.ndarray:
     """A quantized observation as int64 (d,), refusing floats and values outside obs_width."""
     return _int_vector("xq", xq, spec.obs_dim, spec.obs_limits(), f"obs_width={spec.obs_width}",
@@ -237,12 +258,12 @@ def to_words(values: Any) -> np.ndarray:
 # Throughput accounting (FINN driver_base's throughput_test, per stage)
 # =====================================================================================
 
-STAGES = ("mask_upload", "obs_write", "compute_wait", "output_read", "state_io")
+STAGES = ("mask_upload", "obs_write", "compute_wait", "output_read", "state_io", "rho_upload", "sample")
 
 
 @dataclasses.dataclass
 class CoreStats:
-    """Seconds per driver stage, transaction and byte counts, env steps and mask loads."""
+    """Seconds per driver stage, transaction and byte counts, env steps, mask loads and fills."""
 
     seconds: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     bytes_to_core: int = 0
@@ -250,6 +271,8 @@ class CoreStats:
     transactions: int = 0
     steps: int = 0
     mask_loads: int = 0
+    rho_loads: int = 0
+    samples: int = 0  #: members loaded by CONTROL.SAMPLE (seeds on the bus)
     polls: int = 0
     cycles: int = 0  #: CYCLES summed over steps, when the core is asked to read it
 
@@ -310,10 +333,12 @@ class RegisterCore:
         self._cycles = r["CYCLES"].offset
         self._err_addr = r["ERR_ADDR"].offset
         self._spikes = r["SPIKES"].offset
+        self._seed = (r["SEED0"].offset, r["SEED1"].offset)
         self._win = {name: w[name] for name in w}
         self._mask_windows = (("mask_in", w["MASK_IN"]), ("mask_h", w["MASK_H"]), ("mask_out", w["MASK_OUT"]))
         self._out_width = w["OUT"].width
         self.loaded = False
+        self.rho_loaded = False
         if clear_errors and bus.read(self._status) & Status.ERROR:
             self._write(self._control, int(Control.CLEAR_ERROR))
 
@@ -356,8 +381,8 @@ class RegisterCore:
         st = Status(value)
         why = []
         if st & Status.ERR_BUSY:
-            why.append("a window access, START or RESET_STATE arrived while the core was busy and "
-                       "was dropped (a read answered 0)")
+            why.append("a window access, START, RESET_STATE or SAMPLE arrived while the core was busy "
+                       "and was dropped (a read answered 0)")
         if st & Status.ERR_NOT_LOADED:
             why.append("START with no masks loaded since reset; nothing ran")
         if st & Status.ERR_READ:
@@ -421,19 +446,7 @@ class RegisterCore:
         self._write_block(self._win["OBS"].offset, to_words(xq))
         t1 = time.perf_counter()
         self._write(self._control, int(Control.START))
-        deadline = t1 + self.timeout
-        while True:
-            # the clock is read before STATUS, so the read that decides a timeout comes after the
-            # deadline: a host paused past it (a loaded machine) still sees a core that finished
-            expired = time.perf_counter() > deadline
-            value = self._read(self._status)
-            st.polls += 1
-            if value & Status.ERROR:
-                raise self._fault(value, f"env step {st.steps}")
-            if value & Status.DONE and not value & Status.BUSY:
-                break
-            if expired:
-                raise self._timed_out(value)
+        self._wait(t1, f"env step {st.steps}", Status.DONE, "START")
         t2 = time.perf_counter()
         words = self._read_block(self._win["OUT"].offset, self.spec.act_dim)
         out = sign_extend(words, self._out_width).astype(np.int32)
@@ -446,11 +459,61 @@ class RegisterCore:
         st.steps += 1
         return out
 
-    def _timed_out(self, value: int) -> CoreTimeout:
+    def _wait(self, t_start: float, during: str, until: Status, command: str) -> None:
+        """Poll STATUS until the core is idle with ``until`` set (DONE after START; idle alone after
+        SAMPLE: ``Status(0)``), raising :class:`CoreFault` on ERROR and :class:`CoreTimeout` after
+        ``timeout`` seconds from ``t_start``."""
+        deadline = t_start + self.timeout
+        while True:
+            # the clock is read before STATUS, so the read that decides a timeout comes after the
+            # deadline: a host paused past it (a loaded machine) still sees a core that finished
+            expired = time.perf_counter() > deadline
+            value = self._read(self._status)
+            self.stats.polls += 1
+            if value & Status.ERROR:
+                raise self._fault(value, during)
+            if value & until == until and not value & Status.BUSY:
+                return
+            if expired:
+                raise self._timed_out(value, command, "raise DONE" if until else "finish the fill")
+
+    def load_rho(self, rho: dict[str, np.ndarray]) -> None:
+        t0 = time.perf_counter()
+        words = rho_words(self.spec, rho)
+        self._write_block(self._win["RHO"].offset, words)
+        self._check_idle("rho upload")
+        if self.verify:
+            back = np.asarray(self._read_block(self._win["RHO"].offset, words.size), np.uint32)
+            bad = np.flatnonzero(back != words)
+            if bad.size:
+                i = int(bad[0])
+                raise VerifyError(f"RHO read back differs in {bad.size} of {words.size} words; first at word "
+                                  f"{i} (address 0x{self._win['RHO'].offset + 4 * i:x}): wrote {int(words[i])}, "
+                                  f"read {int(back[i])}")
+        self.rho_loaded = True
+        self.stats.rho_loads += 1
+        self.stats.seconds["rho_upload"] += time.perf_counter() - t0
+
+    def sample(self, key: Any) -> None:
+        """SEED0, SEED1, CONTROL.SAMPLE (3 writes, 12 bytes), then STATUS until the fill is done."""
+        if not self.rho_loaded:
+            raise CoreError("sample() before load_rho(): the core's RHO window holds no probabilities "
+                            "from this host")
+        t0 = time.perf_counter()
+        k = check_key(key)
+        self._write(self._seed[0], int(k[0]))
+        self._write(self._seed[1], int(k[1]))
+        self._write(self._control, int(Control.SAMPLE))
+        self._wait(t0, f"the fill of member key ({int(k[0])}, {int(k[1])})", Status(0), "SAMPLE")
+        self.loaded = True
+        self.stats.samples += 1
+        self.stats.seconds["sample"] += time.perf_counter() - t0
+
+    def _timed_out(self, value: int, command: str = "START", what: str = "raise DONE") -> CoreTimeout:
         """Read CYCLES, ABORT the step, and say what was seen and what the core is now."""
         st = self.stats
         cycles = self._read(self._cycles)
-        head = (f"core did not raise DONE within {self.timeout:g} s of START (env step {st.steps}, "
+        head = (f"core did not {what} within {self.timeout:g} s of {command} (env step {st.steps}, "
                 f"{st.polls} polls): STATUS = {decode_status(value)}, CYCLES = {cycles}")
         after = int(self.abort())
         if not after & Status.BUSY:
@@ -482,6 +545,16 @@ class RegisterCore:
         state["status"] = Status(self._read(self._status))
         self.stats.seconds["state_io"] += time.perf_counter() - t0
         return state
+
+    def read_masks(self) -> dict[str, np.ndarray]:
+        """The masks the core holds, read back through the mask windows, in the paper's orientation
+        (``mask_out`` (N, a)): what :meth:`load_masks` wrote or :meth:`sample` filled."""
+        s = self.spec
+        rows = {}
+        for key, win in self._mask_windows:
+            words = np.asarray(self._read_block(win.offset, win.depth), np.uint32).reshape(-1, s.row_words)
+            rows[key] = unpack_rows(words, s.n_neurons)
+        return {"mask_in": rows["mask_in"], "mask_h": rows["mask_h"], "mask_out": rows["mask_out"].T}
 
     def __repr__(self) -> str:
         s = self.spec

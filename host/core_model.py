@@ -27,10 +27,12 @@ from evoconn.spec import (
     Status,
     Window,
     access,
+    mask_rows,
     numpy_env_step,
     pack_rows,
     unpack_rows,
 )
+from evoconn.spec.prng import RHO_BITS, initial_membrane, masks_from_rho_words
 
 __all__ = ["CoreModel", "default_lanes"]
 
@@ -66,7 +68,15 @@ class CoreModel:
       clears DONE and ABORTED.
     - CONTROL.ABORT (CLEAR_ERROR in the same write is obeyed first, the other bits are ignored):
       a step in progress is dropped (ABORTED set, DONE clear, OUT/CYCLES/SPIKES as before it),
-      then the state is zeroed as by RESET_STATE; the core is idle.
+      then the state is zeroed as by RESET_STATE; the core is idle. An aborted fill sets ABORTED
+      too; the masks it was writing are undefined on the core (partly written), kept here.
+    - SEED0 and SEED1 are plain read-write registers; RHO stores the low RHO_BITS bits of a word.
+    - CONTROL.SAMPLE (core 1.2): zero the state as RESET_STATE, then fill the masks from RHO and
+      the key (SEED0, SEED1) by :func:`evoconn.spec.prng.masks_from_rho_words` and v by
+      :func:`~evoconn.spec.prng.initial_membrane`. LOADED is set at once; the core is BUSY and
+      SAMPLING for ``busy_polls + 1`` STATUS reads, then idle with CYCLES =
+      :meth:`~evoconn.spec.CycleModel.sample_cycles` and SPIKES = 0 (DONE and ABORTED as they were).
+      START in the same write is dropped with ERROR|ERR_BUSY.
     - CYCLES comes from :class:`~evoconn.spec.CycleModel` with this bus's lanes, SPIKES is the
       number of spikes fired over the K sub-steps.
     - Every access answers (no bus error: the board-safe responses of :mod:`evoconn.spec.protocol`).
@@ -90,7 +100,7 @@ class CoreModel:
             self.regs["SPEC_HASH"] = spec_hash
         if core_id is not None:
             self.regs["ID"] = core_id
-        self.regs.update(STATUS=0, CONTROL=0, CYCLES=0, SPIKES=0, ERR_ADDR=0)
+        self.regs.update(STATUS=0, CONTROL=0, CYCLES=0, SPIKES=0, ERR_ADDR=0, SEED0=0, SEED1=0)
         self.mem = {name: np.zeros(w.depth, dtype=np.int64) for name, w in self.rmap.windows.items()}
         self._n = spec.n_neurons
         self._row_mask = self._row_bit_mask()
@@ -176,8 +186,11 @@ class CoreModel:
             return
         target, idx = hit
         value = int(value) & 0xFFFFFFFF
-        if isinstance(target, Register):  # CONTROL is the only writable register
-            self._control(value, addr)
+        if isinstance(target, Register):  # CONTROL, SEED0 and SEED1 are the writable registers
+            if target.name == "CONTROL":
+                self._control(value, addr)
+            else:
+                self.regs[target.name] = value
             return
         self._write_window(target, idx, np.array([value], dtype=np.int64), addr)
 
@@ -220,6 +233,8 @@ class CoreModel:
             self._masks_cache = None
         elif w.name == "OBS":
             self.mem["OBS"][idx:idx + n] = sign_extend(words, self.spec.obs_width) & 0xFFFFFFFF
+        elif w.name == "RHO":
+            self.mem["RHO"][idx:idx + n] = words & ((1 << RHO_BITS) - 1)
         else:  # STATE: the other windows (OUT, SPIKE) are read-only, refused before
             stride = len(STATE_FIELDS)
             pos = np.arange(idx, idx + n)
@@ -240,13 +255,19 @@ class CoreModel:
             self.regs["STATUS"] &= ~int(Status.ERROR | ERROR_CAUSES)
             self.regs["ERR_ADDR"] = 0
         if c & Control.ABORT:
-            if self.busy:  # the step is dropped: OUT, CYCLES and SPIKES keep what they held
+            if self.busy:  # the step (or fill) is dropped: OUT, CYCLES and SPIKES keep what they held
                 self._pending = None
-                self.regs["STATUS"] = (self.regs["STATUS"] & ~int(Status.BUSY | Status.DONE)) | int(Status.ABORTED)
+                self.regs["STATUS"] = ((self.regs["STATUS"] & ~int(Status.BUSY | Status.DONE | Status.SAMPLING))
+                                       | int(Status.ABORTED))
             self._zero_state()
             return
-        if c & (Control.START | Control.RESET_STATE) and self.busy:
+        if c & (Control.START | Control.RESET_STATE | Control.SAMPLE) and self.busy:
             self._flag(Status.ERR_BUSY, addr)
+            return
+        if c & Control.SAMPLE:
+            self._sample()
+            if c & Control.START:  # START meets the fill it starts
+                self._flag(Status.ERR_BUSY, addr)
             return
         if c & Control.RESET_STATE:
             self._zero_state()
@@ -298,9 +319,34 @@ class CoreModel:
         self.regs["STATUS"] = (self.regs["STATUS"] | int(Status.BUSY)) & ~int(Status.DONE | Status.ABORTED)
         self._busy_left = self.busy_polls
 
+    def _sample(self) -> None:
+        s = self.spec
+        self._zero_state()
+        key = np.array([self.regs["SEED0"], self.regs["SEED1"]], np.uint32)
+        masks = masks_from_rho_words(s, self.mem["RHO"], key)
+        rows = mask_rows(s, masks)
+        self._pending = {
+            "fill": {win: pack_rows(rows[k]).ravel().astype(np.int64)
+                     for win, k in (("MASK_IN", "mask_in"), ("MASK_H", "mask_h"), ("MASK_OUT", "mask_out"))},
+            "v": initial_membrane(key, s.n_neurons, s.state_frac),
+            "cycles": self.cycle_model.sample_cycles(),
+        }
+        self.regs["STATUS"] |= int(Status.BUSY | Status.SAMPLING | Status.LOADED)
+        self._busy_left = self.busy_polls
+
     def _finish(self) -> None:
         p = self._pending
         assert p is not None
+        if "fill" in p:
+            for win, words in p["fill"].items():
+                self.mem[win][:] = words
+            self._masks_cache = None
+            self._state["v"][0] = p["v"]
+            self.regs["CYCLES"] = p["cycles"]
+            self.regs["SPIKES"] = 0
+            self._pending = None
+            self.regs["STATUS"] &= ~int(Status.BUSY | Status.SAMPLING)
+            return
         self._state = p["state"]
         self._i_in = p["i_in"]
         self.mem["OUT"][:] = p["out"] & 0xFFFFFFFF

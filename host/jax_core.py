@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from evoconn.host.core import CoreStats, MissingDependency, check_masks, check_v0, check_xq
+from evoconn.host.core import CoreError, CoreStats, MissingDependency, check_key, check_masks, check_v0, check_xq
 from evoconn.spec import Spec
+from evoconn.spec.prng import initial_membrane, masks_from_rho_words, rho_words
 
 __all__ = ["JaxCore"]
 
@@ -57,6 +58,7 @@ class JaxCore:
         self._i_in = np.zeros(spec.n_neurons, np.int32)
         self._coef = None
         self._spikes = 0
+        self._rho = None
         self.stats = CoreStats()
 
     def load_masks(self, masks: dict[str, np.ndarray]) -> None:
@@ -70,6 +72,20 @@ class JaxCore:
     def reset_state(self, v0: np.ndarray | None = None) -> None:
         v = None if v0 is None else check_v0(self.spec, v0).astype(np.int32)
         self._state = self.models.int_init_state(self.spec, v)
+
+    def load_rho(self, rho: dict[str, np.ndarray]) -> None:
+        self._rho = rho_words(self.spec, rho)  # quantized as the core's RHO window holds it
+        self.stats.rho_loads += 1
+
+    def sample(self, key) -> None:
+        """What CONTROL.SAMPLE does on the core, computed with the spec's numpy functions."""
+        if self._rho is None:
+            raise CoreError("JaxCore.sample before load_rho")
+        k = check_key(key)
+        self.load_masks(masks_from_rho_words(self.spec, self._rho, k))
+        self.reset_state(initial_membrane(k, self.spec.n_neurons, self.spec.state_frac))
+        self._i_in[:] = 0
+        self.stats.samples += 1
 
     def step(self, xq: np.ndarray) -> np.ndarray:
         if self._masks is None:

@@ -37,7 +37,7 @@ import numpy as np
 from evoconn.host.core import CoreError, MissingDependency
 from evoconn.spec import Spec
 
-__all__ = ["SIM_HINT", "RtlSession", "check_sim_available", "rtl_trace"]
+__all__ = ["SIM_HINT", "RtlSession", "check_sim_available", "rtl_sample_trace", "rtl_trace"]
 
 SIM_HINT = "pip install 'evoconn[sim]' (cocotb, cocotbext-axi) and Icarus Verilog (make sysdeps)"
 #: The extra that brings each module the backend needs (amaranth exports the Verilog).
@@ -260,6 +260,22 @@ def rtl_trace(core: Any, masks: dict[str, np.ndarray], xq_seq: np.ndarray, v0: l
             core.reset_state(v0[reset_at[t]])
         outs.append(core.step(x))
     return {"out": np.stack(outs), "state": core.read_state(), "stats": core.stats.as_dict()}
+
+
+def rtl_sample_trace(core: Any, rho: dict[str, np.ndarray], keys: np.ndarray,
+                     xq_seq: np.ndarray) -> list[dict[str, Any]]:
+    """Load ``rho`` once; for each member key: :meth:`~evoconn.host.core.RegisterCore.sample`, read
+    the masks back and the state, then step ``xq_seq``. Returns per key the masks, the state after
+    the fill, the (T, a) outputs, the final state and the stats of that member."""
+    core.load_rho(rho)
+    res = []
+    for key in np.asarray(keys):
+        core.stats.reset()
+        core.sample(key)
+        filled = {"masks": core.read_masks(), "state0": core.read_state()}
+        outs = np.stack([core.step(x) for x in np.asarray(xq_seq)])
+        res.append({**filled, "out": outs, "state": core.read_state(), "stats": core.stats.as_dict()})
+    return res
 
 
 def with_stats(fn: Callable[..., Any], core: Any, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:

@@ -33,6 +33,7 @@ from evoconn.spec import Spec
 
 SPEC = Spec(n_neurons=32, obs_dim=3, act_dim=1, substeps=8)  # Pendulum-v1: d=3, a=1
 LANES = 8  # not the default 16: the report must print what the core's LANES register says
+RANGE = max(4096, SPEC.register_map(LANES).size)  # the block design's range: the map, at least 4 KiB
 result: dict = {"pynq": pynq.__version__, "numpy": np.__version__}
 
 
@@ -69,7 +70,7 @@ except TypeError as e:
     result["plain_overlay"] = f"TypeError: {e}"
 ol = open_board(bit).overlay  # pynq.Overlay, with the Zynq-7000 clock rate filled in (host/overlay.py)
 desc = ol.ip_dict[ip.CELL]
-assert desc["type"] == ip.VLNV and desc["phys_addr"] == 0x4000_0000 and desc["addr_range"] == 4096, desc
+assert desc["type"] == ip.VLNV and desc["phys_addr"] == 0x4000_0000 and desc["addr_range"] == RANGE, desc
 drv = getattr(ol, ip.CELL)
 assert type(drv) is EvoconnCoreDriver, type(drv)
 core = drv.core(SPEC)
@@ -80,7 +81,7 @@ result.update(ip_dict_key=ip.CELL, type=desc["type"], driver=type(drv).__name__,
 # 3. evoconn flash: loads, finds the core by VLNV (the cell is not named "evoconn"), reads the clock pynq set.
 code, out, err = cli("flash", "--overlay", str(bit))
 assert code == 0, err
-assert f"core {ip.CELL} at 0x40000000 (4096 bytes)" in out, out
+assert f"core {ip.CELL} at 0x40000000 ({RANGE} bytes)" in out, out
 assert f"lanes {LANES}" in out and "PL clock 100.0 MHz" in out, out
 result["flash"] = out.strip().splitlines()
 

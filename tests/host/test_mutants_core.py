@@ -165,7 +165,7 @@ def test_identity_error_is_the_mismatch_message_without_context():
 
 def test_repr():
     _, _, core = attach()
-    assert repr(core) == "RegisterCore(N=40, d=3, a=3, K=5, lanes=8, hash=0x5fcff9fd, bus=Rec)"
+    assert repr(core) == "RegisterCore(N=40, d=3, a=3, K=5, lanes=8, hash=0x34be6c69, bus=Rec)"
 
 
 # =====================================================================================
@@ -186,7 +186,7 @@ def test_load_masks_traffic_stats_and_time(clock):
     s = core.stats
     assert (s.transactions, s.bytes_to_core, s.bytes_from_core, s.mask_loads) == (7, 4 * 98, 4 + 4 * 98, 1)
     assert s.seconds == {"mask_upload": 1.0, "obs_write": 0.0, "compute_wait": 0.0, "output_read": 0.0,
-                         "state_io": 0.0}
+                         "state_io": 0.0, "rho_upload": 0.0, "sample": 0.0}
     assert core.loaded is True
     core.verify = False
     core.load_masks(masks)
@@ -591,13 +591,13 @@ class Scripted(FakeBus):
 
 @pytest.mark.parametrize(("value", "why"), [
     (ERROR, ""),
-    (ERROR | 0x100, ": a window access, START or RESET_STATE arrived while the core was busy and was dropped "
-                    "(a read answered 0)"),
+    (ERROR | 0x100, ": a window access, START, RESET_STATE or SAMPLE arrived while the core was busy "
+                    "and was dropped (a read answered 0)"),
     (ERROR | 0x200, ": START with no masks loaded since reset; nothing ran"),
     (ERROR | 0x400, ": a read of an unaligned or unmapped address answered 0"),
     (ERROR | 0x800, ": a write to an unaligned, unmapped or read-only address was dropped"),
-    (ERROR | BUSY | 0xF00, ": a window access, START or RESET_STATE arrived while the core was busy and was "
-                           "dropped (a read answered 0); START with no masks loaded since reset; nothing ran; "
+    (ERROR | BUSY | 0xF00, ": a window access, START, RESET_STATE or SAMPLE arrived while the core was busy "
+                           "and was dropped (a read answered 0); START with no masks loaded since reset; nothing ran; "
                            "a read of an unaligned or unmapped address answered 0; a write to an unaligned, "
                            "unmapped or read-only address was dropped"),
 ])
@@ -629,10 +629,11 @@ def test_busy_before_mask_upload_is_a_core_error():
 def test_decode_status():
     assert decode_status(0) == "none (0x0)"
     assert decode_status(0x105) == "BUSY|ERROR|ERR_BUSY (0x105)"
-    assert decode_status(0x20) == "unknown bits 0x20 (0x20)"
+    assert decode_status(0x20) == "SAMPLING (0x20)"
+    assert decode_status(0x40) == "unknown bits 0x40 (0x40)"
     assert decode_status(0xF1F) == ("BUSY|DONE|ERROR|LOADED|ABORTED|ERR_BUSY|ERR_NOT_LOADED|ERR_READ|ERR_WRITE "
                                     "(0xf1f)")
-    assert decode_status(0x1000 | 0x20 | 2) == "DONE|unknown bits 0x1020 (0x1022)"
+    assert decode_status(0x1000 | 0x40 | 2) == "DONE|unknown bits 0x1040 (0x1042)"
 
 
 # =====================================================================================
@@ -654,17 +655,18 @@ def test_error_classes():
 
 def test_core_stats_defaults_reset_and_as_dict():
     fresh = {"seconds": dict.fromkeys(STAGES, 0.0), "bytes_to_core": 0, "bytes_from_core": 0,
-             "transactions": 0, "steps": 0, "mask_loads": 0, "polls": 0, "cycles": 0}
-    assert STAGES == ("mask_upload", "obs_write", "compute_wait", "output_read", "state_io")
+             "transactions": 0, "steps": 0, "mask_loads": 0, "rho_loads": 0, "samples": 0, "polls": 0,
+             "cycles": 0}
+    assert STAGES == ("mask_upload", "obs_write", "compute_wait", "output_read", "state_io", "rho_upload", "sample")
     a, b = CoreStats(), CoreStats()
     assert a.as_dict() == fresh and a.seconds is not b.seconds
     a.seconds["obs_write"] = 3.0
     a.bytes_to_core, a.bytes_from_core, a.transactions, a.steps = 1, 2, 3, 4
-    a.mask_loads, a.polls, a.cycles = 5, 6, 7
+    a.mask_loads, a.polls, a.cycles, a.rho_loads, a.samples = 5, 6, 7, 8, 9
     assert b.as_dict() == fresh
     assert a.as_dict() == {**fresh, "seconds": {**fresh["seconds"], "obs_write": 3.0}, "bytes_to_core": 1,
                            "bytes_from_core": 2, "transactions": 3, "steps": 4, "mask_loads": 5, "polls": 6,
-                           "cycles": 7}
+                           "cycles": 7, "rho_loads": 8, "samples": 9}
     old = a.seconds
     a.reset()
     assert a.as_dict() == fresh and a.seconds is not old and old["obs_write"] == 3.0

@@ -58,7 +58,8 @@ def test_odd_n_has_one_lane():
 
 def test_register_file_at_power_up():
     m = CoreModel(SMALL)
-    want = {**m.rmap.constants(), "STATUS": 0, "CONTROL": 0, "CYCLES": 0, "SPIKES": 0, "ERR_ADDR": 0}
+    want = {**m.rmap.constants(), "STATUS": 0, "CONTROL": 0, "CYCLES": 0, "SPIKES": 0, "ERR_ADDR": 0,
+            "SEED0": 0, "SEED1": 0}
     assert m.regs == want and set(m.regs) == set(m.rmap.registers)
     assert m.lanes == 8 and m.busy_polls == 0 and m.reads == 0 and m.writes == 0
     got = {name: m.read(r.offset) for name, r in m.rmap.registers.items()}
@@ -126,7 +127,7 @@ def test_block_reads_word_by_word_have_the_words_and_dtype():
     assert got.dtype == np.uint32 and got.tolist() == [1, 2, 3, 0]
     assert m.regs["STATUS"] == Status.ERROR | Status.ERR_READ
     assert m.regs["ERR_ADDR"] == obs.offset + 4 * obs.depth
-    assert len(regs) == 15
+    assert len(regs) == 18
 
 
 def test_single_word_block_writes_are_single_writes():
@@ -156,7 +157,7 @@ def test_block_write_to_a_read_only_window_is_refused_word_by_word():
     assert m.regs["ERR_ADDR"] == spike.offset
     assert m.read_block(spike.offset, 2).tolist() == [0, 0]
     writable = {n for n, w in m.rmap.windows.items() if w.access != Access.RO}
-    assert writable == {"MASK_IN", "MASK_H", "MASK_OUT", "OBS", "STATE"}
+    assert writable == {"MASK_IN", "MASK_H", "MASK_OUT", "OBS", "STATE", "RHO"}
 
 
 def test_write_block_refuses_a_2d_array():

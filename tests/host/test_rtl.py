@@ -27,7 +27,7 @@ pytest.importorskip("jax")
 pytest.importorskip("cocotb")
 pytest.importorskip("gymnasium")
 from evoconn.host.jax_core import JaxCore
-from evoconn.host.rtl import RtlSession, rtl_trace
+from evoconn.host.rtl import RtlSession, rtl_sample_trace, rtl_trace
 from evoconn.host.train_core import LocalRunner, train_core
 
 pytestmark = ICARUS_RTL
@@ -55,6 +55,45 @@ def test_one_episode_identical_on_jax_fake_and_rtl(tmp_path):
         np.testing.assert_array_equal(st_fake[k], st_jax[k], err_msg=k)
     assert got["state"]["spikes"] == st_jax["spikes"]
     assert got["stats"]["steps"] == len(xs) and got["stats"]["mask_loads"] == 1
+
+
+def test_on_chip_sampling_equals_host_regeneration():
+    """CONTROL.SAMPLE on the RTL (rho once, then only a key per member on the bus): the masks read
+    back through the mask windows equal the host's regeneration from the same rho and key, v equals
+    initial_membrane, CYCLES the cycle model's fill, and the episode that follows equals JaxCore's
+    on the host-sampled member; the core model (FakeBus) agrees too. a = 2 (mask_out's transposed
+    order) and rho at both clip limits."""
+    from evoconn.spec import CycleModel
+    from evoconn.spec.prng import initial_membrane, masks_from_rho_words, member_keys, rho_words, seed_key
+
+    RHO_CLIP = (1e-3, 1 - 1e-3)  # EC's clip limits (ECConfig.clip_eps)
+    spec = Spec(n_neurons=16, obs_dim=3, act_dim=2, substeps=4)
+    rng = np.random.default_rng(11)
+    rho = {k: rng.uniform(*RHO_CLIP, sh) for k, sh in spec.mask_shapes.items()}
+    rho["mask_h"][0, :4] = [RHO_CLIP[0], RHO_CLIP[1], RHO_CLIP[0], RHO_CLIP[1]]
+    keys = member_keys(seed_key(3), 2)
+    xs = rng.integers(-2000, 2000, (6, spec.obs_dim))
+    fake = rtl_sample_trace(RegisterCore(FakeBus(spec, lanes=4), spec), rho, keys, xs)
+    with RtlSession(spec, lanes=4) as sim:
+        got = sim.call(rtl_sample_trace, rho, keys, xs)
+    words = rho_words(spec, rho)
+    jax_core = JaxCore(spec)
+    jax_core.load_rho(rho)
+    for i, key in enumerate(keys):
+        masks = masks_from_rho_words(spec, words, key)
+        assert 0 < masks["mask_h"].sum() < masks["mask_h"].size
+        jax_core.sample(key)
+        want = np.stack([jax_core.step(x) for x in xs])
+        assert np.abs(want).max() > 0, "a silent network proves nothing"
+        for run in (got[i], fake[i]):
+            for k in masks:
+                np.testing.assert_array_equal(run["masks"][k], masks[k], err_msg=k)
+            np.testing.assert_array_equal(run["state0"]["v"], initial_membrane(key, spec.n_neurons, spec.state_frac))
+            for k in ("isyn", "rate", "i_in", "spike"):
+                np.testing.assert_array_equal(run["state0"][k], 0, err_msg=k)
+            assert run["state0"]["cycles"] == CycleModel(spec, 4).sample_cycles()
+            np.testing.assert_array_equal(run["out"], want)
+            assert run["stats"]["samples"] == 1 and run["stats"]["mask_loads"] == 0
 
 
 def test_population_fitness_identical_on_rtl_and_jax():
