@@ -72,7 +72,7 @@ def test_on_chip_sampling_equals_host_regeneration():
     rho = {k: rng.uniform(*RHO_CLIP, sh) for k, sh in spec.mask_shapes.items()}
     rho["mask_h"][0, :4] = [RHO_CLIP[0], RHO_CLIP[1], RHO_CLIP[0], RHO_CLIP[1]]
     keys = member_keys(seed_key(3), 2)
-    xs = rng.integers(-2000, 2000, (6, spec.obs_dim))
+    xs = rng.integers(-30000, 30000, (10, spec.obs_dim))
     fake = rtl_sample_trace(RegisterCore(FakeBus(spec, lanes=4), spec), rho, keys, xs)
     with RtlSession(spec, lanes=4) as sim:
         got = sim.call(rtl_sample_trace, rho, keys, xs)
