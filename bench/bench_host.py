@@ -12,6 +12,10 @@ The rtl backend (``--rtl-neurons 16 64``) runs the same measurement inside the s
 Icarus) at N = 16 and N = 64 (d = 11, a = 3), with fewer steps; it also reports the
 simulated clock cycles per env step and the session's start (Verilog export, build, simulator).
 
+Member loading, measured on the fake bus in the same run: the bytes and transactions of loading one
+member by writing its masks and v0 (``load_masks`` + ``reset_state``) against CONTROL.SAMPLE
+(``load_rho`` once, then ``sample(key)`` per member: core 1.2).
+
 Projected for the board (not measured: no board here), per env step:
 ``bus = n_single * T_SINGLE + n_block * (T_SINGLE + words * T_WORD)`` from the transactions the
 fake bus counted, plus the core's compute from :class:`~evoconn.spec.CycleModel` (lanes 16,
@@ -39,7 +43,7 @@ from evoconn.host.bus import FakeBus
 from evoconn.host.core import CoreStats, RegisterCore
 from evoconn.host.report import format_report, throughput_report
 from evoconn.host.rollout import RolloutTimer, run_episodes, score_population
-from evoconn.spec import CycleModel, Spec
+from evoconn.spec import CycleModel, Spec, prng
 
 #: Assumptions for the projection (stated in the results).
 T_SINGLE_US = 30.0  #: one pynq MMIO.read/write from Python on the Zynq-7020's A9 (call overhead)
@@ -112,6 +116,35 @@ def measure_core(core, bus, backend: str, steps: int, members: int, member_len: 
     return {"rollout": rollout, "population": pop}
 
 
+def measure_member_load(spec: Spec, members: int = 8) -> dict:
+    """Bus traffic of loading ``members`` members both ways on the fake bus (counted, not timed)."""
+    rho = {k: np.full(s, 0.3) for k, s in spec.mask_shapes.items()}
+    keys = prng.member_keys(prng.seed_key(0), members)
+    out = {}
+    core = RegisterCore(FakeBus(spec, lanes=LANES), spec)
+    for i, key in enumerate(keys):
+        masks = prng.sample_masks(rho, key)
+        v0 = prng.initial_membrane(key, spec.n_neurons, spec.state_frac)
+        if i == 1:
+            core.stats.reset()  # from the second member on: the steady state
+        core.load_masks(masks)
+        core.reset_state(v0)
+    s = core.stats
+    out["masks"] = {"bytes": s.bytes_to_core / (members - 1), "bytes_from": s.bytes_from_core / (members - 1),
+                    "transactions": s.transactions / (members - 1)}
+    core = RegisterCore(FakeBus(spec, lanes=LANES), spec)
+    core.load_rho(rho)
+    out["rho"] = {"bytes": core.stats.bytes_to_core, "transactions": core.stats.transactions}
+    core.stats.reset()
+    for key in keys:
+        core.sample(key)
+    s = core.stats
+    out["sample"] = {"bytes": s.bytes_to_core / members, "bytes_from": s.bytes_from_core / members,
+                     "transactions": s.transactions / members, "polls": s.polls / members}
+    out["fill_cycles"] = CycleModel(spec, LANES).sample_cycles()
+    return out
+
+
 def rtl_job(core, steps: int, members: int, member_len: int) -> dict:
     """Runs inside the simulator (imported there as ``bench_host``)."""
     import types
@@ -154,8 +187,15 @@ def projection(spec: Spec, fake_report: dict, member_len: int) -> dict:
     upload_us = 3 * T_SINGLE_US + mask_words * T_WORD_US + T_SINGLE_US  # + the STATUS check
     reset_us = T_SINGLE_US + (T_SINGLE_US + 4 * spec.n_neurons * T_WORD_US)  # RESET_STATE, v0 block
     member_us = upload_us + reset_us + member_len * step_us
+    # CONTROL.SAMPLE: SEED0, SEED1, SAMPLE (the write returns after the clear), then STATUS polls
+    # until the fill's cycles have passed, the last poll finding it idle
+    fill_us = cm.sample_cycles() / CLOCK_MHZ
+    polls_fill = 1 + int(fill_us // T_SINGLE_US)
+    sample_us = 3 * T_SINGLE_US + (spec.n_neurons // LANES) / CLOCK_MHZ + polls_fill * T_SINGLE_US
+    sample_member_us = sample_us + member_len * step_us
     return {"core_us": core_us, "polls": polls, "step_us": step_us, "mask_words": mask_words,
-            "upload_us": upload_us, "member_us": member_us,
+            "upload_us": upload_us, "member_us": member_us, "reset_us": reset_us, "fill_us": fill_us,
+            "sample_us": sample_us, "sample_member_us": sample_member_us,
             "bus_bytes_per_step": fake_report["rollout"]["bus_bytes_per_env_step"]}
 
 
@@ -184,8 +224,9 @@ def main(argv=None) -> int:
         print(f"== rtl N={n}: rollout ==\n{format_report(rtl[n]['rollout'])}")
         print(f"== rtl N={n}: population ==\n{format_report(rtl[n]['population'])}")
     proj = projection(spec, results.get("fake") or next(iter(results.values())), 1000)
+    results_load = measure_member_load(spec)
     cmd = "python bench/bench_host.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    md = render(spec, results, proj, args, cmd, rtl)
+    md = render(spec, results, proj, args, cmd, rtl, results_load)
     print(md)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -193,7 +234,8 @@ def main(argv=None) -> int:
     return 0
 
 
-def render(spec: Spec, results: dict, proj: dict, args, cmd: str, rtl: dict | None = None) -> str:
+def render(spec: Spec, results: dict, proj: dict, args, cmd: str, rtl: dict | None = None,
+           load: dict | None = None) -> str:
     lines = [
         "# Host throughput",
         "",
@@ -232,6 +274,26 @@ def render(spec: Spec, results: dict, proj: dict, args, cmd: str, rtl: dict | No
         "arithmetic), not bus time; on jax it is the jitted integer model per step.",
         "",
     ]
+    if load:
+        m, r, smp = load["masks"], load["rho"], load["sample"]
+        lines += [
+            "## Loading a member (measured on the fake bus: counted bytes and transactions)",
+            "",
+            "| way | bytes host -> core per member | bytes core -> host | bus transactions per member |",
+            "|---|---:|---:|---:|",
+            f"| masks and v0 written (`load_masks` + `reset_state(v0)`) | {m['bytes']:,.0f} | {m['bytes_from']:,.0f} | "
+            f"{m['transactions']:.0f} |",
+            f"| CONTROL.SAMPLE (`sample(key)`, core 1.2) | {smp['bytes']:,.0f} | {smp['bytes_from']:,.0f} | "
+            f"{smp['transactions']:.0f} |",
+            "",
+            f"The sample path also writes rho once per generation: {r['bytes']:,} bytes in {r['transactions']} "
+            f"block transaction(s) (one 32-bit word per connection, {prng.RHO_BITS} bits used). Its "
+            "transactions include the STATUS polls: on the fake bus the fill ends at the first poll "
+            f"(busy_polls 0); on a core it takes {load['fill_cycles']:,} cycles "
+            f"(`CycleModel.sample_cycles`). The trainer and population scoring still load members by "
+            "their masks: they do not use SAMPLE yet (issue 12 §3).",
+            "",
+        ]
     if rtl:
         lines += render_rtl(rtl, args)
     lines += [
@@ -251,6 +313,18 @@ def render(spec: Spec, results: dict, proj: dict, args, cmd: str, rtl: dict | No
         f"| member evaluation, 1000-step episode | {p['member_us'] / 1e3:.1f} ms "
         f"({1e6 / p['member_us']:.1f} members/s) |",
         f"| bytes on the bus per env step (measured on the fake bus) | {p['bus_bytes_per_step']:.0f} B |",
+        f"| member load by SAMPLE: 3 writes, the fill ({p['fill_us'] / 1e3:.2f} ms at {CLOCK_MHZ:.0f} MHz), "
+        f"the polls | {p['sample_us'] / 1e3:.2f} ms |",
+        f"| member load by writing masks and v0 (upload, RESET_STATE, v0 block) | "
+        f"{(p['upload_us'] + p['reset_us']) / 1e3:.2f} ms |",
+        f"| member evaluation by SAMPLE, 1000-step episode | {p['sample_member_us'] / 1e3:.1f} ms "
+        f"({1e6 / p['sample_member_us']:.1f} members/s) |",
+        "",
+        "SAMPLE cuts the bytes of a member load to 12, but on this projection it does not make a "
+        "member load faster: a block copy of the masks costs well under a millisecond, while the "
+        "one-unit fill takes 5 ms and blocks the core. It pays off where the bus is slow per byte "
+        "(a farm over a network, many boards on one host) and once fills run in the background of "
+        "another member's episode (a second mask bank, issue 12 §3); neither is built.",
         "",
         "The core's own compute is a small part of an env step on the board: the per-access cost of "
         "Python MMIO dominates, so batching several members per START (or an AXI-Stream/DMA path for "

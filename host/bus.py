@@ -211,9 +211,10 @@ class MMIOBus:
     base_addr:
         The core's physical base address (from the overlay's .hwh: ``ip_dict[name]['phys_addr']``).
     length:
-        Bytes to map when ``base_addr`` is given; default ``1 << 16`` (64 KiB, a fixed size: it holds
-        the register map at N = 256 for hopper's and walker2d's sizes, not humanoid's, nor N = 512).
-        Pass ``spec.register_map(lanes).size`` for a larger core, or use ``mmio``.
+        Bytes to map when ``base_addr`` is given; default ``1 << 20`` (1 MiB, a fixed size: it holds
+        the register map at N = 256 for hopper's and walker2d's sizes, RHO window included since core
+        1.2, not humanoid's, nor N = 512). Pass ``spec.register_map(lanes).size`` for a larger core,
+        or use ``mmio``.
     mmio:
         An existing ``pynq.MMIO`` (e.g. ``overlay.evoconn_core.mmio``); then ``base_addr`` is
         ignored.
@@ -224,7 +225,7 @@ class MMIOBus:
             pynq = import_pynq()
             if base_addr is None:
                 raise ValueError("MMIOBus needs base_addr or an existing mmio")
-            mmio = pynq.MMIO(base_addr, length if length is not None else 1 << 16)
+            mmio = pynq.MMIO(base_addr, length if length is not None else 1 << 20)
         self.mmio = mmio
         self.array = mmio.array
 

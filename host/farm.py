@@ -518,15 +518,18 @@ def _env_factory(env: Any, spec: Spec) -> tuple[Callable[[], Env], str]:
 
 def score_population(farm: Farm, env: Any, members: Any, normalizer: Normalizer | None = None, seed: int = 0,
                      n: int | None = None, max_steps: int = 1000, timer: RolloutTimer | None = None,
-                     spec: Spec | None = None) -> FarmResult:
+                     spec: Spec | None = None, sampled: Any = None) -> FarmResult:
     """:func:`evoconn.host.rollout.score_population` with a :class:`Farm` in place of the core.
 
     ``env`` is an env name or a picklable factory (boards build their own); ``members`` a list of
     mask dicts, ρ (with ``n``, sampled from ``seed`` as the local loop samples), or
     :class:`SeededMembers`. ``spec`` is the network's (default ``farm.spec``: locally the core
     knows it). The reset pool and initial membranes come from ``seed`` exactly as locally, so the
-    result equals the local one.
+    result equals the local one. ``sampled`` (the local call's hint that members are EC's draws
+    under member keys) is accepted and not used: the farm ships each member's packed masks (or
+    :class:`SeededMembers`); its boards do not sample on chip yet.
     """
+    del sampled
     spec = spec if spec is not None else getattr(farm, "spec", None)
     if spec is None:
         raise ValueError("score_population on a farm needs the network's spec: Farm(..., spec=) or spec=")

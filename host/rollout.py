@@ -35,7 +35,7 @@ import numpy as np
 
 from evoconn.artifact import Normalizer
 from evoconn.host.core import Core, CoreError, MissingDependency
-from evoconn.spec import Spec
+from evoconn.spec import Spec, prng
 
 __all__ = [
     "BraxEnv",
@@ -336,15 +336,42 @@ def episode_starts(spec: Spec, rng: np.random.Generator, count: int) -> tuple[np
     return reset_seeds, [initial_membrane(spec, rng) for _ in range(count)]
 
 
+def _load_sampled(core: Core, members: list[Any], sampled: Any, timer: RolloutTimer) -> np.ndarray:
+    """The member keys of ``sampled`` (rho loaded into the core), or no keys."""
+    if sampled is None:
+        return np.zeros((0, 2), np.uint32)
+    rho, keys = sampled
+    keys = np.asarray(keys, np.uint32).reshape(-1, 2)
+    if len(keys) > len(members):
+        raise ValueError(f"{len(keys)} member keys for {len(members)} members")
+    if len(keys):
+        first = prng.sample_masks(rho, keys[0])
+        if any(not np.array_equal(first[k], np.asarray(members[0][k], bool)) for k in first):
+            raise ValueError("sampled: member 0's masks are not sample_masks(rho, keys[0]); the keys or rho "
+                             "are not the ones the members were drawn with")
+        t0 = time.perf_counter()
+        core.load_rho({k: np.asarray(v) for k, v in rho.items()})
+        timer.core += time.perf_counter() - t0
+    return keys
+
+
 def score_population(core: Core, env: Env | Callable[[], Env],
                      members: Sequence[dict[str, np.ndarray]] | dict[str, np.ndarray],
                      normalizer: Normalizer | None = None, seed: int = 0, n: int | None = None,
-                     max_steps: int = 1000, timer: RolloutTimer | None = None) -> PopulationResult:
+                     max_steps: int = 1000, timer: RolloutTimer | None = None,
+                     sampled: tuple[dict[str, np.ndarray], np.ndarray] | None = None) -> PopulationResult:
     """Fitness of every member under the paper's rules (see the module doc).
 
     ``members`` is a list of mask dicts, or ρ (a dict of probabilities) with ``n`` members to
     sample from ``seed``. The reset pool and initial membranes come from ``seed`` too, so the
     same call gives the same fitness vector on every backend.
+
+    ``sampled = (rho, keys)`` says that members ``i < len(keys)`` are
+    ``evoconn.spec.prng.sample_masks(rho, keys[i])`` (EC's members): the core is given rho once
+    (:meth:`~evoconn.host.core.Core.load_rho`) and each of those members by its key
+    (:meth:`~evoconn.host.core.Core.sample`, on-chip sampling on a core) instead of its masks; the
+    members after them (the evaluation copies) are written as masks. The fitness is the same
+    either way: the first sampled member's masks are checked against ``members[0]``.
     """
     timer = timer if timer is not None else RolloutTimer()
     t_start = time.perf_counter()
@@ -355,10 +382,14 @@ def score_population(core: Core, env: Env | Callable[[], Env],
     env_ = env() if callable(env) and not hasattr(env, "step") else env
     norm = normalizer if normalizer is not None else Normalizer.identity(spec.obs_dim)
     reset_seeds, v0s = episode_starts(spec, rng, count)
+    keys = _load_sampled(core, members, sampled, timer)
 
     def run(i: int, horizon: int) -> EpisodeResult:
         t0 = time.perf_counter()
-        core.load_masks(members[i])
+        if i < len(keys):
+            core.sample(keys[i])  # masks (and a v0 that reset_state replaces) filled by the core
+        else:
+            core.load_masks(members[i])
         core.reset_state(v0s[i])
         timer.core += time.perf_counter() - t0
         return _member_run(core, env_, norm, int(reset_seeds[i]), max_steps, timer, horizon=horizon,

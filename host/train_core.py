@@ -42,8 +42,8 @@ from evoconn.training.config import TrainConfig
 from evoconn.training.errors import ConfigError
 
 __all__ = ["CoreNorm", "CoreRunner", "CoreState", "LocalRunner", "NumpyTrainer", "TrainResult",
-           "core_config", "generation_seed", "make_trainer", "run_core_training", "train_core",
-           "trainer_kind"]
+           "core_config", "generation_seed", "make_trainer", "run_core_training", "sampled_members",
+           "train_core", "trainer_kind"]
 
 #: the trainers a Core run may use (``auto``: JAX where it is installed, else numpy)
 TRAINERS = ("auto", "jax", "numpy")
@@ -116,15 +116,23 @@ class CoreRunner:
         return Normalizer(np.asarray(norm.mean, np.float64), np.asarray(norm.var, np.float64),
                           float(norm.count))
 
-    def score(self, members: dict[str, Any], norm, pool, key, generation) -> loop.Scores:
+    def score(self, members: dict[str, Any], norm, pool, key, generation,
+              sampled: tuple[dict[str, Any], Any] | None = None) -> loop.Scores:
+        """Score ``members`` (masks, (n, ...) each); ``sampled = (rho, keys)``: the first
+        ``len(keys)`` are EC's draws from rho under those member keys, which the core is sent
+        instead of their masks (:func:`evoconn.host.rollout.score_population`)."""
         del pool, key  # the reset pool and membranes come from the seed and the generation
         theta = {k: np.asarray(v) for k, v in members.items()}
         n = len(next(iter(theta.values())))
         ms = [{k: theta[k][i] for k in self.spec.mask_shapes} for i in range(n)]
+        extra_kw = {}
+        if sampled is not None:
+            extra_kw["sampled"] = ({k: np.asarray(v, np.float32) for k, v in sampled[0].items()},
+                                   np.asarray(sampled[1], np.uint32))
         t0 = time.perf_counter()
         pop = self.session.call(score_population, self.env_factory, ms, self.normalizer(norm),
                                 seed=generation_seed(self.seed, int(generation)),
-                                max_steps=self.max_steps)
+                                max_steps=self.max_steps, **extra_kw)
         extra = {"train/fitness": [float(f) for f in pop.fitness], "train/horizon": int(pop.horizon),
                  "train/reruns": int(pop.reruns), "score_s": time.perf_counter() - t0}
         return loop.Scores(np.asarray(pop.fitness, np.float32), pop.final_obs, np.asarray(pop.episodes),
@@ -138,6 +146,16 @@ class CoreRunner:
 
     def env_steps(self, gen_steps: float) -> int:
         return int(gen_steps)  # score_population counts every member's steps
+
+
+def sampled_members(rho: dict[str, Any], rho_bits: int | None, k_ask: Any, n: int) -> tuple[dict, np.ndarray] | None:
+    """``(rho, member keys)`` of EC's ``n`` members asked with ``k_ask`` (``prng.member_keys``), for
+    a Core runner to send keys instead of masks; ``None`` when the masks are not the core's
+    sampling rule's (``rho_bits`` other than the core's RHO_BITS, or float sampling)."""
+    if rho_bits != prng.RHO_BITS:
+        return None
+    return ({k: np.asarray(v, np.float32) for k, v in rho.items()},
+            prng.member_keys(np.asarray(k_ask, np.uint32), n))
 
 
 @dataclasses.dataclass
@@ -190,7 +208,8 @@ class NumpyTrainer:
         pop, algo = self.strategy.ask(k_ask, s.algo)
         evals = self.strategy.eval_members(s.algo, ne)
         members = {k: np.concatenate([pop.members[k], evals[k]]) for k in pop.members}
-        res = self.runner.score(members, s.norm, s.reset_pool, k_roll, s.generation)
+        res = self.runner.score(members, s.norm, s.reset_pool, k_roll, s.generation,
+                                sampled=sampled_members(s.algo.rho, s.algo.rho_bits, k_ask, nt))
         fitness = np.asarray(res.fitness, np.float32)
         algo, am = self.strategy.tell(pop, fitness[:nt], algo)
         norm = self.runner.update_norm(s.norm, res.final_obs)

@@ -191,7 +191,12 @@ class Trainer:
         if not self.runner.traceable:  # a Core runner: the scoring and the summary on the host
             members = {k: np.concatenate([np.asarray(pop.members[k]), np.asarray(evals[k])])
                        for k in pop.members}
-            res = self.runner.score(members, rs.norm, rs.reset_pool, k_roll, rs.generation)
+            extra = {}
+            if cfg.algo == "ec":  # the core is sent the member keys, not their masks (on-chip sampling)
+                from evoconn.host.train_core import sampled_members
+
+                extra["sampled"] = sampled_members(rs.algo.rho, rs.algo.rho_bits, k_ask, nt)
+            res = self.runner.score(members, rs.norm, rs.reset_pool, k_roll, rs.generation, **extra)
             fitness = np.asarray(res.fitness, np.float32)
             algo, am = self._tell(pop, jnp.asarray(fitness[:nt]), algo)
             norm = self.runner.update_norm(rs.norm, res.final_obs)

@@ -333,7 +333,7 @@ def test_mmiobus_maps_the_range_it_is_given(pynq):
     assert StandInMMIO.instances == []
     bus = MMIOBus(0x43C00000)
     m = StandInMMIO.instances[-1]
-    assert (m.base_addr, m.length) == (0x43C00000, 1 << 16) and bus.mmio is m and bus.array is m.array
+    assert (m.base_addr, m.length) == (0x43C00000, 1 << 20) and bus.mmio is m and bus.array is m.array
     bus = MMIOBus(0x40000000, length=4096)
     m = StandInMMIO.instances[-1]
     assert (m.base_addr, m.length, m.array.size) == (0x40000000, 4096, 1024) and bus.mmio is m

@@ -134,3 +134,26 @@ def test_jax_and_numpy_trainers_and_the_board_env_give_the_same_run(tmp_path, ca
     # the environment's own versions (numpy 1.26 vs 2.x, jax and brax absent there) are all that differ
     assert_same_run(tmp_path / "jax", tmp_path / "board", manifest_differs=("versions", "python", "brax_version"),
                     config_differs=("jax_devices", "brax_version"))
+
+
+@pytest.mark.parametrize("trainer", ["jax", "numpy"])
+def test_core_training_sends_member_keys_not_masks(trainer, monkeypatch):
+    """Both trainers hand a Core runner EC's member keys and rho: every training member is loaded by
+    CONTROL.SAMPLE (the evaluation copies, rho > 0.5, as masks), and the run equals the one that
+    writes every member's masks, fitness and probabilities bit for bit."""
+    from evoconn.host import train_core as tc
+
+    spec = Spec(n_neurons=16, obs_dim=3, act_dim=1, substeps=4)
+    kw = dict(generations=2, population=4, seed=5, max_steps=6, backend="fake", trainer=trainer)
+    core = RegisterCore(FakeBus(spec, lanes=4), spec)
+    got = train_core(LocalRunner(core), "Pendulum-v1", spec, **kw)
+    n_eval = len(got.rows[0]["train/fitness"]) - 4
+    assert core.stats.samples == 2 * 4 and core.stats.mask_loads == 2 * n_eval and core.stats.rho_loads == 2
+    monkeypatch.setattr(tc, "sampled_members", lambda *a: None)  # the masks written, as before
+    core2 = RegisterCore(FakeBus(spec, lanes=4), spec)
+    want = train_core(LocalRunner(core2), "Pendulum-v1", spec, **kw)
+    assert core2.stats.samples == 0 and core2.stats.mask_loads == 2 * (4 + n_eval)
+    assert np.ptp([r["train/fitness"] for r in want.rows]) > 0, "equal fitness everywhere proves little"
+    np.testing.assert_array_equal([r["train/fitness"] for r in got.rows], [r["train/fitness"] for r in want.rows])
+    for k in spec.mask_shapes:
+        np.testing.assert_array_equal(got.rho[k], want.rho[k], err_msg=k)
