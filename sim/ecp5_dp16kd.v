@@ -16,8 +16,13 @@
 // {DIB, DIA} in 9-bit bytes, WEA), port B reads (address ADB[13:5]) onto {DOB, DOA}; REGMODE NOREG
 // (the output is the read register, loaded at port B's clock edge when CEB and its chip select
 // match); CLKxMUX "CLKx" or "INV"; CSDECODE "0bXYZ" against CS[2:0]; RESETMODE SYNC (RSTB zeroes
-// the output at the edge) or ASYNC (at once); INITVAL_00..3F. The x1..x18 true dual port modes are
-// not modelled (the core's netlists have none).
+// the output at the edge) or ASYNC (at once); INITVAL_00..3F. And the x18 true dual port mode that
+// synth_ecp5 maps the rho memory (12 bits wide) to, DATA_WIDTH_A = DATA_WIDTH_B = 18, 1024 x 18, as
+// Yosys's brams_map_16kd.v drives it: word address ADx[13:4], byte enables ADx[1:0] over DIx in
+// 9-bit bytes, WEx; each port reads its word onto DOx at its clock edge when not writing, and while
+// writing per WRITEMODE_x: NORMAL (DOx unchanged), WRITETHROUGH (the new word) or READBEFOREWRITE
+// (the old word). Port B writing in x18 mode is not modelled (the core's netlists have none: WEB is
+// tied low). The x1..x9 modes are not modelled either.
 // A read of bits that port A writes on the same clock edge reads X (the guide: undefined), so a
 // netlist that depends on such a collision cannot pass by luck. GSR, ASYNC_RESET_RELEASE (the timing
 // of the reset's release), INIT_DATA, WID and WRITEMODE (a port's own read during its write; in x36
@@ -103,6 +108,9 @@ module DP16KD(
   wire ena = CEA && ({CSA2, CSA1, CSA0} == CS_A);
   wire enb = CEB && ({CSB2, CSB1, CSB0} == CS_B);
 
+  localparam X36 = DATA_WIDTH_A == 36 && DATA_WIDTH_B == 36;
+  localparam X18 = DATA_WIDTH_A == 18 && DATA_WIDTH_B == 18;
+
   // 1024 words of 18 bits (the INITVAL order); a 36-bit word a is {mem[2a+1], mem[2a]}
   reg [17:0] mem [0:1023];
   integer k;
@@ -111,9 +119,12 @@ module DP16KD(
       mem[k] = INIT_ALL[k * 20 +: 18];
     doa = 18'h0;
     dob = 18'h0;
-    if (DATA_WIDTH_A != 36 || DATA_WIDTH_B != 36)
-      $fatal(1, "DP16KD %m: DATA_WIDTH_A %0d / DATA_WIDTH_B %0d not modelled (36 / 36 is)",
+    if (!X36 && !X18)
+      $fatal(1, "DP16KD %m: DATA_WIDTH_A %0d / DATA_WIDTH_B %0d not modelled (36 / 36 and 18 / 18 are)",
              DATA_WIDTH_A, DATA_WIDTH_B);
+    if (X18 && ((WRITEMODE_A != "NORMAL" && WRITEMODE_A != "WRITETHROUGH" && WRITEMODE_A != "READBEFOREWRITE")
+                || (WRITEMODE_B != "NORMAL" && WRITEMODE_B != "WRITETHROUGH" && WRITEMODE_B != "READBEFOREWRITE")))
+      $fatal(1, "DP16KD %m: WRITEMODE_A %0s / WRITEMODE_B %0s unknown", WRITEMODE_A, WRITEMODE_B);
     if (REGMODE_A != "NOREG" || REGMODE_B != "NOREG")
       $fatal(1, "DP16KD %m: REGMODE OUTREG not modelled");
     if (RESETMODE != "SYNC" && RESETMODE != "ASYNC")
@@ -137,7 +148,7 @@ module DP16KD(
   reg b_rd = 0;                         // whether port B read (its output was loaded)
   integer ia;
 
-  always @(posedge clka) begin
+  always @(posedge clka) if (X36) begin
     a_t = $time + 1;
     a_m = 36'h0;
     a_w = {ada[13:5], 1'b0};
@@ -154,7 +165,7 @@ module DP16KD(
     end
   end
 
-  always @(posedge clkb) begin
+  always @(posedge clkb) if (X36) begin
     b_t = $time + 1;
     b_rd = 0;
     b_w = {adb[13:5], 1'b0};
@@ -170,10 +181,48 @@ module DP16KD(
     end
   end
 
+  // --- x18 true dual port: port A reads and writes, port B reads -----------------------------
+  wire [9:0] a18 = ada[13:4], b18 = adb[13:4];
+  wire [17:0] be18_a = {{9{ada[1]}}, {9{ada[0]}}};
+  reg [17:0] new_a;
+  always @(posedge clka) if (X18) begin
+    a_t = $time + 1;
+    a_m = 36'h0;
+    a_w = a18;
+    if (RSTA) doa <= 18'h0;
+    if (ena && WEA) begin
+      a_m[17:0] = be18_a;
+      new_a = (mem[a18] & ~be18_a) | (dia & be18_a);
+      mem[a18] <= new_a;
+      if (!RSTA && WRITEMODE_A == "WRITETHROUGH") doa <= new_a;
+      if (!RSTA && WRITEMODE_A == "READBEFOREWRITE") doa <= mem[a18];
+      if (b_t == a_t && b_rd && b_w == a_w)  // port B read this word on this edge, first
+        dob <= mem[a18] ^ (XS & a_m[17:0]);
+    end else if (ena && !RSTA) begin
+      doa <= mem[a18];
+    end
+  end
+
+  always @(posedge clkb) if (X18) begin
+    b_t = $time + 1;
+    b_rd = 0;
+    b_w = b18;
+    if (enb && WEB)
+      $fatal(1, "DP16KD %m: WEB set in x18 mode: port B writes are not modelled");
+    if (RSTB) begin
+      dob <= 18'h0;
+    end else if (enb) begin
+      b_rd = 1;
+      dob <= mem[b18] ^ ((a_t == b_t && a_w == b_w) ? (XS & a_m[17:0]) : 18'h0);
+    end
+  end
+
   // RESETMODE ASYNC: RSTB zeroes the output at once (and, held, at every edge, above)
   always @(posedge RSTB)
     if (RESETMODE == "ASYNC") begin
-      doa <= 18'h0;
+      if (X36) doa <= 18'h0;  // x36: both halves are port B's output
       dob <= 18'h0;
     end
+  always @(posedge RSTA)
+    if (RESETMODE == "ASYNC" && X18) doa <= 18'h0;
 endmodule

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -181,6 +182,13 @@ def run_cocotb(
         # has lint warnings (unused signals, widths) that are not errors.
         build_args = ["-DSYNTHESIS", "-Wno-fatal", "-Wno-WIDTH", "--x-assign", "0"]
     runner = get_runner(sim)
+    # cocotb rebuilds only when a source is newer than its build; the build folder is per size, and
+    # the Verilog is a file per design hash, so coming back to an earlier design (an older file)
+    # would run the build of the last one: the folder records what it was built from
+    stamp = build_dir / "built_from.txt"
+    built_from = json.dumps({"sources": [str(x) for x in sources], "includes": [str(x) for x in includes],
+                             "defines": defines, "args": build_args}, sort_keys=True)
+    stale = not stamp.exists() or stamp.read_text() != built_from
     t0 = time.perf_counter()
     runner.build(
         sources=sources,
@@ -191,8 +199,9 @@ def run_cocotb(
         build_args=build_args,
         waves=waves,
         timescale=("1ns", "1ps"),
-        always=False,
+        always=stale,
     )
+    stamp.write_text(built_from)
     t1 = time.perf_counter()
     module_tag = "" if test_module == TEST_MODULE else "-" + test_module.rsplit(".", 1)[-1]
     results = build_dir / f"results-{testcase or 'all'}{module_tag}.xml"

@@ -53,7 +53,7 @@ def test_ecp5_netlist_equals_jax_model():
     # what ran was the mapped netlist: ECP5 cells only, no behavioural process or memory left
     net = gate_netlist(SPEC, LANES, "ecp5", build_root=BUILD_ROOT / "netlist")
     assert rep.gate == "ecp5" and rep.build_dir.name.endswith("-gate-ecp5")
-    assert net.cells.get("DP16KD") == 3, net.cells  # the three mask memories in block RAM, as ram_style asks
+    assert net.cells.get("DP16KD") == 4, net.cells  # the three mask memories and rho in block RAM (ram_style)
     assert {"TRELLIS_DPR16X4", "TRELLIS_FF", "LUT4", "CCU2C"} <= set(net.cells), net.cells
     text = net.netlist.read_text()
     assert "always" not in text and "\n  reg " not in text
@@ -91,3 +91,15 @@ def test_dp16kd_model(tmp_path):
     out = subprocess.run([shutil.which("vvp"), "-n", str(vvp)], capture_output=True, text=True, check=True).stdout
     assert "FAIL" not in out, out
     assert "DONE 13" in out, out
+
+
+def test_dp16kd_model_x18(tmp_path):
+    """The x18 true dual port mode of our DP16KD model (the rho memory's, core 1.2), on a directed
+    bench: INITVAL words, a full and a byte-enabled write, READBEFOREWRITE's old word on DOA, port A
+    reading back, CEB holding DOB, a collision read as X on exactly the written byte, RSTB."""
+    bench = Path(__file__).with_name("dp16kd_x18_tb.v")
+    vvp = tmp_path / "tb.vvp"
+    subprocess.run([shutil.which("iverilog"), "-g2012", "-o", str(vvp), str(bench), str(DP16KD_MODEL)], check=True)
+    out = subprocess.run([shutil.which("vvp"), "-n", str(vvp)], capture_output=True, text=True, check=True).stdout
+    assert "FAIL" not in out, out
+    assert "DONE 12" in out, out
