@@ -95,13 +95,18 @@ class RtlSession:
         Seconds to wait for the simulator (and a first build of the Verilog) to connect.
     fault:
         Test only: build the core with this deliberate fault (:data:`evoconn.hw.core.FAULTS`).
+    gate:
+        Run the post-synthesis netlist instead of the exported RTL (``"ecp5"``:
+        :data:`evoconn.sim.gate.GATES`; needs Yosys). Slow: for small cores.
     """
 
     def __init__(self, spec: Spec, lanes: int | None = None, *, sim: str = "icarus", pauses: float = 0.0,
                  seed: int = 0, record: str | os.PathLike | None = None, verify: bool = False,
-                 timeout: float = 60.0, start_timeout: float = 600.0, fault: str | None = None):
+                 timeout: float = 60.0, start_timeout: float = 600.0, fault: str | None = None,
+                 gate: str | None = None):
         self.spec = spec
         self.fault = fault
+        self.gate = gate
         self.lanes = default_lanes(spec) if lanes is None else int(lanes)
         self.sim = sim
         self.pauses = float(pauses)
@@ -142,7 +147,7 @@ class RtlSession:
                     self.spec, self.lanes, sim=self.sim, fault=self.fault, testcase=TESTCASE,
                     test_module=TEST_MODULE,
                     extra_env={"EVOCONN_HOST_SESSION": json.dumps(cfg)}, seed=self.seed,
-                    log_file=self.log_file)
+                    log_file=self.log_file, gate=self.gate)
             except BaseException as e:  # a build failure: reported by start() or close()
                 self._run_error = e
             finally:

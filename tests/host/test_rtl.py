@@ -57,12 +57,14 @@ def test_one_episode_identical_on_jax_fake_and_rtl(tmp_path):
     assert got["stats"]["steps"] == len(xs) and got["stats"]["mask_loads"] == 1
 
 
-def test_on_chip_sampling_equals_host_regeneration():
+@pytest.mark.parametrize("gate", [None, pytest.param("ecp5", marks=pytest.mark.slow)])
+def test_on_chip_sampling_equals_host_regeneration(gate):
     """CONTROL.SAMPLE on the RTL (rho once, then only a key per member on the bus): the masks read
     back through the mask windows equal the host's regeneration from the same rho and key, v equals
     initial_membrane, CYCLES the cycle model's fill, and the episode that follows equals JaxCore's
     on the host-sampled member; the core model (FakeBus) agrees too. a = 2 (mask_out's transposed
-    order) and rho at both clip limits."""
+    order) and rho at both clip limits. ``gate='ecp5'``: the same on the ECP5 netlist at gate level
+    (the rho memory in a DP16KD's x18 mode, our model of it)."""
     from evoconn.spec import CycleModel
     from evoconn.spec.prng import initial_membrane, masks_from_rho_words, member_keys, rho_words, seed_key
 
@@ -74,7 +76,14 @@ def test_on_chip_sampling_equals_host_regeneration():
     keys = member_keys(seed_key(3), 2)
     xs = rng.integers(-30000, 30000, (10, spec.obs_dim))
     fake = rtl_sample_trace(RegisterCore(FakeBus(spec, lanes=4), spec), rho, keys, xs)
-    with RtlSession(spec, lanes=4) as sim:
+    if gate:
+        from evoconn.hw import toolchain
+
+        try:
+            toolchain.find_tool("yosys")
+        except toolchain.ToolError as e:
+            pytest.skip(str(e))
+    with RtlSession(spec, lanes=4, gate=gate) as sim:
         got = sim.call(rtl_sample_trace, rho, keys, xs)
     words = rho_words(spec, rho)
     jax_core = JaxCore(spec)
