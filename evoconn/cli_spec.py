@@ -82,7 +82,8 @@ def run_spec(args: argparse.Namespace) -> int:
     rmap = spec.register_map(args.lanes)
     if args.json:
         print(json.dumps({"spec": spec.to_dict(), "hash": spec.hash, "registers": rmap.table(),
-                          "typical_env_step_cycles": cm.typical_env_step_cycles()}, indent=1))
+                          "typical_env_step_cycles": cm.typical_env_step_cycles(),
+                          "sample_cycles": cm.sample_cycles()}, indent=1))
         return 0
     print(f"spec hash {spec.hash}  (SPEC_HASH register 0x{spec.hash32:08x})")
     for k, v in spec.to_dict().items():
@@ -94,6 +95,8 @@ def run_spec(args: argparse.Namespace) -> int:
     c = cm.typical_env_step_cycles()
     print(f"cycle model, lanes={args.lanes}, 2% firing: {c} cycles per env step "
           f"= {c / 100:.1f} us at 100 MHz")
+    f = cm.sample_cycles()
+    print(f"CONTROL.SAMPLE fill (masks and v0 from rho and a key): {f} cycles = {f / 1e5:.2f} ms at 100 MHz")
     return 0
 
 
