@@ -287,11 +287,13 @@ def render(spec: Spec, results: dict, proj: dict, args, cmd: str, rtl: dict | No
             f"{smp['transactions']:.0f} |",
             "",
             f"The sample path also writes rho once per generation: {r['bytes']:,} bytes in {r['transactions']} "
-            f"block transaction(s) (one 32-bit word per connection, {prng.RHO_BITS} bits used). Its "
+            f"transactions (the block and the STATUS check; one 32-bit word per connection, {prng.RHO_BITS} "
+            "bits used). Its "
             "transactions include the STATUS polls: on the fake bus the fill ends at the first poll "
             f"(busy_polls 0); on a core it takes {load['fill_cycles']:,} cycles "
-            f"(`CycleModel.sample_cycles`). The trainer and population scoring still load members by "
-            "their masks: they do not use SAMPLE yet (issue 12 §3).",
+            f"(`CycleModel.sample_cycles`). EC training on a core (a Core runner: `train --backend fake|rtl|pynq`, "
+            "`train-core`) loads its members this way; `rollout --population` (members drawn by numpy's "
+            "generator, not by member keys) and the evaluation copies still write masks.",
             "",
         ]
     if rtl:

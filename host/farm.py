@@ -66,6 +66,7 @@ from evoconn.host.rollout import (
     draw_members,
     episode_starts,
     make_env,
+    sampled_v0,
 )
 from evoconn.spec import Spec
 
@@ -525,11 +526,11 @@ def score_population(farm: Farm, env: Any, members: Any, normalizer: Normalizer 
     mask dicts, ρ (with ``n``, sampled from ``seed`` as the local loop samples), or
     :class:`SeededMembers`. ``spec`` is the network's (default ``farm.spec``: locally the core
     knows it). The reset pool and initial membranes come from ``seed`` exactly as locally, so the
-    result equals the local one. ``sampled`` (the local call's hint that members are EC's draws
-    under member keys) is accepted and not used: the farm ships each member's packed masks (or
-    :class:`SeededMembers`); its boards do not sample on chip yet.
+    result equals the local one. ``sampled = (rho, keys)`` (members ``i < len(keys)`` are EC's draws
+    under those member keys) gives those members their key's v0, as locally; the farm still ships
+    each member's packed masks and v0 (or :class:`SeededMembers`): its boards do not sample on chip
+    yet.
     """
-    del sampled
     spec = spec if spec is not None else getattr(farm, "spec", None)
     if spec is None:
         raise ValueError("score_population on a farm needs the network's spec: Farm(..., spec=) or spec=")
@@ -548,6 +549,7 @@ def score_population(farm: Farm, env: Any, members: Any, normalizer: Normalizer 
         count = len(members)
     norm = normalizer if normalizer is not None else Normalizer.identity(spec.obs_dim)
     reset_seeds, v0s = episode_starts(spec, rng, count)  # as the local loop draws them
+    v0s = sampled_v0(spec, v0s, sampled)
     items = [WorkItem(i, int(reset_seeds[i]), v0s[i],
                       packed=None if rho is not None else _pack(members[i]),
                       seed=seeds[i] if rho is not None else None) for i in range(count)]

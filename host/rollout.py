@@ -336,6 +336,18 @@ def episode_starts(spec: Spec, rng: np.random.Generator, count: int) -> tuple[np
     return reset_seeds, [initial_membrane(spec, rng) for _ in range(count)]
 
 
+def sampled_v0(spec: Spec, v0s: list[np.ndarray], sampled: Any) -> list[np.ndarray]:
+    """``v0s`` with the members of ``sampled = (rho, keys)`` given their key's initial membrane
+    (what CONTROL.SAMPLE writes): the one rule every scorer of a population follows."""
+    if sampled is None:
+        return v0s
+    keys = np.asarray(sampled[1], np.uint32).reshape(-1, 2)
+    out = list(v0s)
+    for i, key in enumerate(keys[:len(out)]):
+        out[i] = prng.initial_membrane(key, spec.n_neurons, spec.state_frac)
+    return out
+
+
 def _load_sampled(core: Core, members: list[Any], sampled: Any, timer: RolloutTimer) -> np.ndarray:
     """The member keys of ``sampled`` (rho loaded into the core), or no keys."""
     if sampled is None:
@@ -369,9 +381,11 @@ def score_population(core: Core, env: Env | Callable[[], Env],
     ``sampled = (rho, keys)`` says that members ``i < len(keys)`` are
     ``evoconn.spec.prng.sample_masks(rho, keys[i])`` (EC's members): the core is given rho once
     (:meth:`~evoconn.host.core.Core.load_rho`) and each of those members by its key
-    (:meth:`~evoconn.host.core.Core.sample`, on-chip sampling on a core) instead of its masks; the
-    members after them (the evaluation copies) are written as masks. The fitness is the same
-    either way: the first sampled member's masks are checked against ``members[0]``.
+    (:meth:`~evoconn.host.core.Core.sample`, on-chip sampling on a core: 12 bytes on the bus)
+    instead of its masks and initial membrane, so its v0 is the key's
+    (``prng.initial_membrane(keys[i])``, which the fill writes) instead of the one drawn from
+    ``seed``; the members after them (the evaluation copies) are written as masks and v0 as usual.
+    The first sampled member's masks are checked against ``members[0]``.
     """
     timer = timer if timer is not None else RolloutTimer()
     t_start = time.perf_counter()
@@ -382,15 +396,16 @@ def score_population(core: Core, env: Env | Callable[[], Env],
     env_ = env() if callable(env) and not hasattr(env, "step") else env
     norm = normalizer if normalizer is not None else Normalizer.identity(spec.obs_dim)
     reset_seeds, v0s = episode_starts(spec, rng, count)
+    v0s = sampled_v0(spec, v0s, sampled)  # (the run below does not write them: the fill does)
     keys = _load_sampled(core, members, sampled, timer)
 
     def run(i: int, horizon: int) -> EpisodeResult:
         t0 = time.perf_counter()
         if i < len(keys):
-            core.sample(keys[i])  # masks (and a v0 that reset_state replaces) filled by the core
+            core.sample(keys[i])  # the masks and v0 of the key, filled by the core; state zeroed
         else:
             core.load_masks(members[i])
-        core.reset_state(v0s[i])
+            core.reset_state(v0s[i])
         timer.core += time.perf_counter() - t0
         return _member_run(core, env_, norm, int(reset_seeds[i]), max_steps, timer, horizon=horizon,
                            label=f"member {i}, ")

@@ -139,8 +139,9 @@ def test_jax_and_numpy_trainers_and_the_board_env_give_the_same_run(tmp_path, ca
 @pytest.mark.parametrize("trainer", ["jax", "numpy"])
 def test_core_training_sends_member_keys_not_masks(trainer, monkeypatch):
     """Both trainers hand a Core runner EC's member keys and rho: every training member is loaded by
-    CONTROL.SAMPLE (the evaluation copies, rho > 0.5, as masks), and the run equals the one that
-    writes every member's masks, fitness and probabilities bit for bit."""
+    CONTROL.SAMPLE alone (12 bytes: its masks and v0 come from its key), the evaluation copies
+    (rho > 0.5) as masks and v0; the register core and JaxCore (which samples on the host) train
+    the same bit for bit. Without keys (the masks written) v0 comes from the seed: another run."""
     from evoconn.host import train_core as tc
 
     spec = Spec(n_neurons=16, obs_dim=3, act_dim=1, substeps=4)
@@ -148,12 +149,20 @@ def test_core_training_sends_member_keys_not_masks(trainer, monkeypatch):
     core = RegisterCore(FakeBus(spec, lanes=4), spec)
     got = train_core(LocalRunner(core), "Pendulum-v1", spec, **kw)
     n_eval = len(got.rows[0]["train/fitness"]) - 4
-    assert core.stats.samples == 2 * 4 and core.stats.mask_loads == 2 * n_eval and core.stats.rho_loads == 2
-    monkeypatch.setattr(tc, "sampled_members", lambda *a: None)  # the masks written, as before
-    core2 = RegisterCore(FakeBus(spec, lanes=4), spec)
-    want = train_core(LocalRunner(core2), "Pendulum-v1", spec, **kw)
-    assert core2.stats.samples == 0 and core2.stats.mask_loads == 2 * (4 + n_eval)
-    assert np.ptp([r["train/fitness"] for r in want.rows]) > 0, "equal fitness everywhere proves little"
-    np.testing.assert_array_equal([r["train/fitness"] for r in got.rows], [r["train/fitness"] for r in want.rows])
+    s = core.stats
+    assert s.samples == 2 * 4 and s.mask_loads == 2 * n_eval and s.rho_loads == 2
+    jax_core = JaxCore(spec)
+    want = train_core(LocalRunner(jax_core), "Pendulum-v1", spec, **kw)
+    assert jax_core.stats.samples == 2 * 4
+    fit = np.array([r["train/fitness"] for r in want.rows])
+    assert np.ptp(fit) > 0, "equal fitness everywhere proves little"
+    np.testing.assert_array_equal([r["train/fitness"] for r in got.rows], fit)
     for k in spec.mask_shapes:
         np.testing.assert_array_equal(got.rho[k], want.rho[k], err_msg=k)
+    monkeypatch.setattr(tc, "sampled_members", lambda *a: None)  # the masks and v0 written
+    core2 = RegisterCore(FakeBus(spec, lanes=4), spec)
+    masks_run = train_core(LocalRunner(core2), "Pendulum-v1", spec, **kw)
+    assert core2.stats.samples == 0 and core2.stats.mask_loads == 2 * (4 + n_eval)
+    first = np.array(masks_run.rows[0]["train/fitness"])
+    assert not np.array_equal(first[:4], fit[0, :4])  # the same masks, another v0
+    np.testing.assert_array_equal(first[4:], fit[0, 4:])  # the evaluation copies: the same
