@@ -9,6 +9,12 @@ until they are used outputs X (found as X on OUT at N = 8, a = 2: ``out[out_k]``
 and OUT1 all still at their reset values). :func:`verilog_text` adds, for simulation only
 (```ifndef SYNTHESIS``), a ``#0`` toggle of that register, which starts every block in either
 language mode.
+
+It also writes a memory's all-zero initial value as a loop for simulators only (:func:`_zero_init`):
+Yosys writes one statement per word (``rho[0] = 12'h000;`` ... 71,936 of them at N = 256), and its
+own Verilog frontend takes time quadratic in their number (20 minutes of ``read_verilog`` for the
+N = 256 core in the synthesis flows). Under ``SYNTHESIS`` (Yosys, Vivado, our Verilator builds) the
+memory has no initial value, which block RAM makes 0 at configuration.
 """
 
 from __future__ import annotations
@@ -31,6 +37,26 @@ from .core import MODULE_NAME, EvoconnCore
 from .toolchain import ToolError
 
 __all__ = ["export_verilog", "manifest", "verilog_text"]
+
+#: Memories with at least this many words get their zero initial value as a loop (see the docstring).
+_LOOP_INIT_MIN = 1024
+_INIT_BLOCK = re.compile(r"^(  )initial begin\n((?:    (\S+)\[\d+\] = \d+'h0+;\n)+)  end\n", re.M)
+
+
+def _zero_init(text: str) -> str:
+    """Each all-zero memory initialiser of :data:`_LOOP_INIT_MIN` words or more as a loop that only
+    simulators see (``ifndef SYNTHESIS``)."""
+    def sub(m: re.Match) -> str:
+        lines = m.group(2).splitlines()
+        name = m.group(3)
+        if len(lines) < _LOOP_INIT_MIN or any(not ln.strip().startswith(name + "[") for ln in lines):
+            return m.group(0)
+        width = lines[0].split("=")[1].strip().split("'")[0]
+        var = "_zero_init_" + re.sub(r"\W", "_", name)
+        return (f"`ifndef SYNTHESIS\n  integer {var};\n  initial for ({var} = 0; {var} < {len(lines)}; "
+                f"{var} = {var} + 1) {name}[{var}] = {width}'h0;\n`endif\n")
+    return _INIT_BLOCK.sub(sub, text)
+
 
 #: The time-0 trigger register of Yosys's Verilog backend (see the module docstring).
 _TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+) +=\s*0;$", re.M)
@@ -75,7 +101,7 @@ def verilog_text(core: EvoconnCore) -> str:
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
             raise ToolError(f"Amaranth's built-in Yosys failed to flatten the core (exit {proc.returncode}):\n{tail}")
-        return _kick_time0((folder / "core.v").read_text())
+        return _zero_init(_kick_time0((folder / "core.v").read_text()))
 
 
 def manifest(core: EvoconnCore, verilog_name: str | None = None) -> dict[str, Any]:
