@@ -339,3 +339,17 @@ def test_board_safe_protocol_registers_and_bound():
     assert S.response_bound(Spec(n_neurons=64), 4) == 16 + S.WRITE_LATENCY + 1
     assert S.response_bound(Spec(n_neurons=8), 8) == max(S.READ_LATENCY, 1 + S.WRITE_LATENCY + 1)
     assert S.response_bound(Spec(n_neurons=4096, obs_dim=8, act_dim=2), 1) == 4098
+
+
+def test_sample_cycles_closed_form_and_unroll_refused():
+    """CycleModel.sample_cycles, by hand for hopper at N = 256 (the sampler's own count,
+    hw.sampler.fill_cycles, is checked against the simulation in tests/hw), and a bad unroll refused."""
+    cm = S.CycleModel(Spec(), 16)
+    blocks = 256 * 256 // 2 + 22 * 256 // 2 + 3 * 256 + 256 // 2  # mask_out (a = 3): a block per entry
+    entries = 256 * 256 + 22 * 256 + 3 * 256 + 256
+    assert cm.sample_blocks() == blocks == 36_480
+    assert cm.sample_cycles() == blocks * 12 + entries + 2 == 509_954
+    assert S.CycleModel(Spec(n_neurons=16, obs_dim=3, act_dim=1), 4).sample_blocks() == 128 + 48 + 8 + 8
+    with pytest.raises(S.SpecError, match="sampler_unroll"):
+        S.CycleModel(Spec(), 16, sampler_unroll=3)
+

@@ -58,6 +58,8 @@ class CycleModel:
         n = self.spec.n_neurons
         if self.lanes < 1 or n % self.lanes:
             raise SpecError(f"lanes={self.lanes} must be at least 1 and divide n_neurons={n}")
+        if self.sampler_unroll not in (1, 2, 4):  # the Threefry unit's (evoconn.hw.threefry.UNROLLS)
+            raise SpecError(f"sampler_unroll={self.sampler_unroll} must be 1, 2 or 4")
 
     def input_cycles(self) -> int:
         return self.spec.n_inputs + self.spec.n_neurons // self.lanes + self.input_overhead
