@@ -63,7 +63,7 @@ test: setup board-env  ## set up (.venv, the board env, Icarus), then run ruff a
 	$(BIN)/ruff check .
 	$(BOARD)/bin/python -m pytest -q -p no:cacheprovider tests/test_spec.py tests/test_artifact.py tests/test_prng.py \
 	  tests/host/test_train_core_board.py tests/host/test_bus.py tests/test_mutants_spec.py tests/test_mutants_artifact.py \
-	  tests/host/test_mutants_core_model.py
+	  tests/host/test_mutants_core_model.py tests/host/test_sample.py
 	EVOCONN_NO_SKIPS=1 $(BIN)/pytest -n $(JOBS) -m "not board and not long"
 
 test-long: setup  ## the checks of many minutes that make test leaves out (the 65,536-spike RTL steps)
