@@ -40,10 +40,10 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from evoconn.spec import Spec
+from evoconn.spec import CycleModel, Spec
 from evoconn.spec.prng import RHO_BITS, STREAM_V0, mask_streams, rho_layout
 
-from .threefry import Threefry2x32, latency
+from .threefry import Threefry2x32
 
 __all__ = ["MASKS", "MaskSampler", "fill_cycles", "rho_layout"]
 
@@ -57,27 +57,11 @@ def _core_rows(spec: Spec) -> dict[str, int]:
     return {"mask_h": spec.n_neurons, "mask_in": spec.n_inputs, "mask_out": spec.act_dim}
 
 
-def _entries(spec: Spec):
-    """(phase, j) of every entry in the sampler's order; phase 3 is v0."""
-    n, a = spec.n_neurons, spec.act_dim
-    for p, name in enumerate(MASKS):
-        for r in range(_core_rows(spec)[name]):
-            for c in range(n):
-                yield p, (c * a + r if name == "mask_out" else r * n + c)
-    for c in range(n):
-        yield len(MASKS), c
-
-
 def fill_cycles(spec: Spec, unroll: int = 4) -> int:
-    """Clock edges from the cycle that accepts ``start`` to the cycle of ``done``."""
-    lat = latency(unroll)
-    cycles, last = 0, None
-    for p, j in _entries(spec):
-        if last != (p, j >> 1):
-            cycles += lat + 1  # start the unit, wait for done, the block lands in the cache
-            last = (p, j >> 1)
-        cycles += 1  # the entry advances to the compare stage
-    return cycles + 2  # compare stage, output register
+    """Clock edges from the cycle that accepts ``start`` to the cycle of ``done``: the spec's
+    :meth:`evoconn.spec.CycleModel.sample_cycles` for this ``unroll`` (the core's CYCLES counts
+    exactly these edges; the lanes do not enter)."""
+    return CycleModel(spec, lanes=1, sampler_unroll=unroll).sample_cycles()
 
 
 class MaskSampler(wiring.Component):
